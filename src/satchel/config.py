@@ -1,0 +1,340 @@
+"""Every setting in one table: name, type, default and help.
+
+Values come from, in increasing priority: the defaults below, an optional TOML file
+(``SATCHEL_CONFIG`` or ``--config``), and ``SATCHEL_<NAME>`` environment variables.
+A bad value stops start-up with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from satchel.errors import ConfigError
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+RATE_LIMIT_ENDPOINTS = ("upload", "download", "manage", "delete")
+
+
+def parse_size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {value!r} (examples: 1073741824, 1GiB, 500MB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from ``90``, ``30m``, ``6h``, ``1d``, ``1w``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (examples: 30m, 6h, 1d)")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {value!r} (use true or false)")
+
+
+def parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("not an integer")
+    number = int(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def parse_str(value: Any) -> str:
+    return str(value)
+
+
+def parse_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def parse_public_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return text
+
+
+def parse_networks(value: Any) -> list[str]:
+    networks = []
+    for item in parse_list(value):
+        networks.append(str(ipaddress.ip_network(item, strict=False)))
+    return networks
+
+
+def parse_database_url(value: Any) -> str:
+    text = str(value).strip()
+    if text and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
+        raise ValueError("must start with sqlite:// or postgresql://")
+    return text
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    guest: str
+    user: str
+
+
+def parse_rate_limits(value: Any) -> dict[str, RateLimit]:
+    """``upload=30/minute:1000/minute, download=…`` or a TOML table of ``{guest, user}``."""
+    from limits import parse_many
+
+    table = dict(_DEFAULT_RATE_LIMITS)
+    items: list[tuple[str, str, str]] = []
+    if isinstance(value, Mapping):
+        for name, limit in value.items():
+            if isinstance(limit, RateLimit):
+                limit = {"guest": limit.guest, "user": limit.user}
+            if not isinstance(limit, Mapping):
+                raise ValueError(f"{name}: expected a table with guest and user")
+            items.append((str(name), str(limit["guest"]), str(limit["user"])))
+    else:
+        for entry in parse_list(str(value).replace(";", ",")):
+            name, _, limits = entry.partition("=")
+            guest, _, user = limits.partition(":")
+            items.append((name.strip(), guest.strip(), (user or guest).strip()))
+    for name, guest, user in items:
+        if name not in RATE_LIMIT_ENDPOINTS:
+            raise ValueError(f"unknown endpoint {name!r}; known: {', '.join(RATE_LIMIT_ENDPOINTS)}")
+        parse_many(guest)
+        parse_many(user)
+        table[name] = RateLimit(guest, user)
+    return table
+
+
+_DEFAULT_RATE_LIMITS = {
+    "upload": RateLimit("30/minute", "1000/minute"),
+    "download": RateLimit("60/minute", "2000/minute"),
+    "manage": RateLimit("20/minute", "600/minute"),
+    "delete": RateLimit("20/minute", "600/minute"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "SATCHEL_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "data_dir",
+        "./data",
+        parse_str,
+        "Folder for the SQLite database, master keys and local blobs.",
+    ),
+    Setting(
+        "public_url",
+        "http://127.0.0.1:8000",
+        parse_public_url,
+        "Base URL that every absolute link is built from (never the request's Host header).",
+    ),
+    Setting(
+        "database_url",
+        "",
+        parse_database_url,
+        "SQLAlchemy URL of the metadata database; empty means SQLite in the data folder.",
+    ),
+    Setting(
+        "storage",
+        "local",
+        parse_str,
+        "Blob storage backend: `local` (data folder) or `local:/path`.",
+    ),
+    Setting(
+        "master_keys",
+        [],
+        parse_list,
+        "Fernet master keys, comma separated, primary first; empty means a key file in the data folder.",
+    ),
+    Setting("guest_max_upload_size", "1GiB", parse_size, "Largest upload a guest may send."),
+    Setting(
+        "user_max_upload_size",
+        "5GiB",
+        parse_size,
+        "Largest upload a registered user may send (packages may set their own).",
+    ),
+    Setting("default_expiry", "1d", parse_duration, "Expiry of an upload that asks for none."),
+    Setting("max_expiry", "7d", parse_duration, "Longest expiry a temporary upload may ask for."),
+    Setting("rate_limits_enabled", True, parse_bool, "Turn per-endpoint rate limits on or off."),
+    Setting(
+        "rate_limits",
+        dict(_DEFAULT_RATE_LIMITS),
+        parse_rate_limits,
+        "Per-endpoint limits `endpoint=guest:user`, e.g. `upload=30/minute:1000/minute`.",
+    ),
+    Setting(
+        "rate_limit_storage",
+        "memory://",
+        parse_str,
+        "Storage URI of the `limits` package (memory:// or redis://host:port).",
+    ),
+    Setting(
+        "trusted_proxies",
+        [],
+        parse_networks,
+        "Addresses or networks whose X-Forwarded-For header is believed.",
+    ),
+    Setting(
+        "min_free_space",
+        "256MiB",
+        parse_size,
+        "Uploads are refused with 507 when they would leave less free space than this.",
+    ),
+    Setting("short_code_length", 8, parse_int, "Length of /s/ short codes (at least 6)."),
+    Setting("job_interval", "60s", parse_duration, "How often background jobs run."),
+    Setting(
+        "temp_max_age", "6h", parse_duration, "Unfinished temp files older than this are swept."
+    ),
+    Setting(
+        "orphan_grace",
+        "1h",
+        parse_duration,
+        "A blob with no metadata is deleted once it is older than this.",
+    ),
+    Setting("log_level", "info", parse_str, "Log level: debug, info, warning, error."),
+    Setting("workers", 1, parse_int, "Server worker processes for `satchel serve`."),
+)
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        return load_settings(environ={}, overrides={**self.values, **changes})
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.values["data_dir"]).resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url: str = self.values["database_url"]
+        return url or f"sqlite:///{self.data_path / 'satchel.db'}"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    config_file = config_file or environ.get("SATCHEL_CONFIG")
+    if config_file:
+        raw.update(_read_toml(Path(config_file)))
+    for setting in SETTINGS:
+        if setting.env in environ:
+            raw[setting.name] = environ[setting.env]
+    raw.update(overrides or {})
+    values = {name: _parse(_BY_NAME[name], value) for name, value in raw.items()}
+    _check_consistency(values)
+    return Settings(values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    section = data.get("satchel", data)
+    unknown = sorted(set(section) - set(_BY_NAME))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s): {', '.join(unknown)}")
+    return dict(section)
+
+
+def _parse(setting: Setting, value: Any) -> Any:
+    try:
+        return setting.parse(value)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"setting {setting.env} ({setting.name}): {exc}") from exc
+
+
+def _check_consistency(values: dict[str, Any]) -> None:
+    if values["short_code_length"] < 6:
+        raise ConfigError("setting SATCHEL_SHORT_CODE_LENGTH: must be at least 6")
+    if values["default_expiry"] > values["max_expiry"]:
+        raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: longer than SATCHEL_MAX_EXPIRY")
+    if values["default_expiry"] <= 0:
+        raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: must be positive")
+    if values["log_level"].lower() not in {"debug", "info", "warning", "error"}:
+        raise ConfigError("setting SATCHEL_LOG_LEVEL: use debug, info, warning or error")
+
+
+def settings_markdown() -> str:
+    lines = ["| Setting | Environment | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = _describe_default(s.default)
+        lines.append(f"| `{s.name}` | `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def _describe_default(value: Any) -> str:
+    if isinstance(value, dict):
+        return "<br>".join(f"`{k}={v.guest}:{v.user}`" for k, v in value.items())
+    if value in ("", []):
+        return "(empty)"
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"

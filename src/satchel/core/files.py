@@ -1,0 +1,326 @@
+"""Shared files: registering uploads, downloads with counting, management by token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from satchel.config import Settings
+from satchel.core.expiry import expiry_time
+from satchel.core.ids import hash_token, new_manage_token, new_public_id, new_short_code
+from satchel.core.ingest import IngestedBlob
+from satchel.core.options import ManageChanges, UploadOptions
+from satchel.core.passwords import hash_password, verify_password
+from satchel.crypto.atrest import decrypt_range
+from satchel.crypto.keys import KeyRing
+from satchel.db.engine import Database
+from satchel.db.models import StoredFile, utcnow
+from satchel.errors import (
+    BadRequest,
+    Forbidden,
+    Gone,
+    NotFound,
+    PasswordRequired,
+    RangeNotSatisfiable,
+    Unauthorized,
+)
+from satchel.storage.base import BlobStore
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a guest (no user id) from an address, or a logged-in user."""
+
+    ip: str
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """A parsed ``Range: bytes=…`` header; resolved against the size by the service."""
+
+    first: int | None
+    last: int | None
+
+    def resolve(self, size: int) -> tuple[int, int]:
+        """Half-open [start, end) or RangeNotSatisfiable."""
+        if self.first is None:
+            suffix = self.last or 0
+            if suffix <= 0 or size == 0:
+                raise RangeNotSatisfiable(size)
+            return max(0, size - suffix), size
+        if self.first >= size:
+            raise RangeNotSatisfiable(size)
+        last = size - 1 if self.last is None else min(self.last, size - 1)
+        return self.first, last + 1
+
+
+@dataclass(frozen=True)
+class CreatedUpload:
+    file: StoredFile
+    manage_token: str
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    file: StoredFile
+    start: int
+    end: int
+    partial: bool
+    counted: bool
+    final: bool  # this download used up the last allowed one: delete the file when it ends
+
+
+class FileService:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        keys: KeyRing,
+        settings: Settings,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.keys = keys
+        self.settings = settings
+        self.clock = clock
+
+    # -- uploads ------------------------------------------------------------------------
+
+    def check_upload_options(self, options: UploadOptions, actor: Actor) -> None:
+        if actor.user_id is None and (not options.is_temp or options.folder_id is not None):
+            raise Unauthorized("Login required for cloud drive uploads (is_temp=false)")
+        if options.expires_given and options.expires is None and options.is_temp:
+            raise BadRequest("expires=never needs a logged-in user with a cloud drive file")
+        if options.e2e and options.password:
+            raise BadRequest("An E2E upload cannot also take a server-side password")
+
+    def register_upload(
+        self, blob: IngestedBlob, options: UploadOptions, actor: Actor
+    ) -> CreatedUpload:
+        self.check_upload_options(options, actor)
+        if options.e2e and blob.file_count > 1:
+            raise BadRequest("E2E uploads take exactly one file")
+        token = new_manage_token()
+        now = self.clock()
+        record = StoredFile(
+            uuid=new_public_id(),
+            manage_token_hash=hash_token(token),
+            name=blob.name,
+            content_type=blob.content_type,
+            size=blob.size,
+            blob_key=blob.blob_key,
+            wrapped_key=self.keys.wrap(blob.data_key),
+            is_public=options.public,
+            password_hash=hash_password(options.password) if options.password else None,
+            is_e2e=options.e2e,
+            e2e_salt=options.e2e_salt,
+            e2e_iv=options.e2e_iv,
+            is_temp=options.is_temp,
+            owner_id=actor.user_id,
+            folder_id=options.folder_id,
+            uploader_ip=actor.ip,
+            created_at=now,
+            expires_at=self._initial_expiry(options, now),
+            max_downloads=options.max_downloads,
+            downloads=0,
+            state="ready",
+        )
+        self._insert_with_short_code(record, options.short_url)
+        return CreatedUpload(record, token)
+
+    def _initial_expiry(self, options: UploadOptions, now: datetime) -> datetime | None:
+        if not options.is_temp:
+            return expiry_time(now, options.expires) if options.expires_given else None
+        duration = options.expires or timedelta(seconds=self.settings.default_expiry)
+        return expiry_time(now, duration)
+
+    def _insert_with_short_code(self, record: StoredFile, want_short: bool) -> None:
+        for _attempt in range(5):
+            if want_short:
+                record.short_code = new_short_code(self.settings.short_code_length)
+            try:
+                with self.db.write() as session:
+                    session.add(record)
+                return
+            except IntegrityError:
+                if not want_short:
+                    raise
+        raise RuntimeError("could not allocate a unique short code")
+
+    # -- downloads ----------------------------------------------------------------------
+
+    def plan_download(
+        self,
+        public_id: str,
+        actor: Actor,
+        password: str | None,
+        byte_range: ByteRange | None,
+        counts: bool,
+    ) -> DownloadPlan:
+        record = self._servable(self._by_public_id(public_id))
+        self._check_access(record, actor, password)
+        start, end = byte_range.resolve(record.size) if byte_range else (0, record.size)
+        partial = byte_range is not None
+        if not counts or start != 0:
+            return DownloadPlan(record, start, end, partial, counted=False, final=False)
+        downloads = self._count_download(record)
+        final = record.max_downloads is not None and downloads >= record.max_downloads
+        return DownloadPlan(record, start, end, partial, counted=True, final=final)
+
+    def plan_owner_download(self, token: str, actor: Actor) -> DownloadPlan:
+        """The management token's holder may fetch the file even when it is private."""
+        record = self.get_managed(token, actor)
+        return DownloadPlan(record, 0, record.size, partial=False, counted=False, final=False)
+
+    def resolve_short_code(self, code: str) -> StoredFile:
+        with self.db.read() as session:
+            record = session.scalar(select(StoredFile).where(StoredFile.short_code == code))
+        if record is None:
+            raise NotFound()
+        return self._servable(record)
+
+    def read(self, record: StoredFile, start: int, end: int) -> Iterator[bytes]:
+        data_key = self.keys.unwrap(record.wrapped_key)
+        return decrypt_range(self.store, record.blob_key, data_key, record.size, start, end)
+
+    def finish_final_download(self, file_id: int) -> None:
+        """The download that used up the limit has ended: now the body can go."""
+        self._mark_gone(file_id)
+        with self.db.read() as session:
+            blob_key = session.scalar(select(StoredFile.blob_key).where(StoredFile.id == file_id))
+        if blob_key is not None:
+            self.store.delete(blob_key)
+
+    def _by_public_id(self, public_id: str) -> StoredFile:
+        with self.db.read() as session:
+            record = session.scalar(select(StoredFile).where(StoredFile.uuid == public_id))
+        if record is None:
+            raise NotFound()
+        return record
+
+    def _servable(self, record: StoredFile) -> StoredFile:
+        if record.state == "gone":
+            raise Gone()
+        if record.expires_at is not None and record.expires_at <= self.clock():
+            raise NotFound()
+        if record.max_downloads is not None and record.downloads >= record.max_downloads:
+            self._mark_gone(record.id)
+            raise Gone()
+        return record
+
+    def _check_access(self, record: StoredFile, actor: Actor, password: str | None) -> None:
+        is_owner = actor.user_id is not None and actor.user_id == record.owner_id
+        if not record.is_public and not is_owner:
+            raise Forbidden("This file is private")
+        if record.password_hash and not is_owner:
+            if not password:
+                raise PasswordRequired()
+            if not verify_password(record.password_hash, password):
+                raise Forbidden("Wrong password")
+
+    def _count_download(self, record: StoredFile) -> int:
+        """Atomic: the limit is checked and the counter bumped in one statement."""
+        statement = (
+            update(StoredFile)
+            .where(StoredFile.id == record.id, StoredFile.state == "ready")
+            .where(
+                or_(
+                    StoredFile.max_downloads.is_(None),
+                    StoredFile.downloads < StoredFile.max_downloads,
+                )
+            )
+            .values(downloads=StoredFile.downloads + 1, last_download_at=self.clock())
+            .returning(StoredFile.downloads)
+        )
+        with self.db.write() as session:
+            downloads = session.scalar(statement)
+        if downloads is None:
+            self._mark_gone(record.id)
+            raise Gone()
+        return downloads
+
+    def _mark_gone(self, file_id: int) -> None:
+        # The body is deleted by the download that used up the limit when it ends (it may
+        # still be streaming now), or by the expiry job once the tombstone is old enough.
+        statement = (
+            update(StoredFile)
+            .where(StoredFile.id == file_id, StoredFile.state == "ready")
+            .values(state="gone", gone_at=self.clock())
+        )
+        with self.db.write() as session:
+            session.execute(statement)
+
+    # -- management by token ------------------------------------------------------------
+
+    def get_managed(self, token: str, actor: Actor) -> StoredFile:
+        with self.db.read() as session:
+            record = session.scalar(
+                select(StoredFile).where(StoredFile.manage_token_hash == hash_token(token))
+            )
+        if record is None or record.state != "ready":
+            raise NotFound("File not found or invalid token")
+        if record.expires_at is not None and record.expires_at <= self.clock():
+            raise NotFound("File not found or invalid token")
+        self._check_manager(record, actor)
+        return record
+
+    def _check_manager(self, record: StoredFile, actor: Actor) -> None:
+        # The token alone manages a guest upload; a drive file only by its owner.
+        if record.owner_id is not None and not record.is_temp and record.owner_id != actor.user_id:
+            raise Forbidden("Only the owner can manage this file")
+
+    def update_managed(self, token: str, changes: ManageChanges, actor: Actor) -> StoredFile:
+        record = self.get_managed(token, actor)
+        values = self._changed_values(record, changes, actor)
+        with self.db.write() as session:
+            session.execute(update(StoredFile).where(StoredFile.id == record.id).values(**values))
+            fresh = session.get(StoredFile, record.id)
+        assert fresh is not None
+        return fresh
+
+    def _changed_values(
+        self, record: StoredFile, changes: ManageChanges, actor: Actor
+    ) -> dict[str, object]:
+        values: dict[str, object] = {}
+        if changes.public is not None:
+            values["is_public"] = changes.public
+        if changes.password_given:
+            values["password_hash"] = hash_password(changes.password) if changes.password else None
+        if changes.max_downloads_given:
+            values["max_downloads"] = changes.max_downloads
+        if changes.expires_given:
+            drive_owner = (
+                not record.is_temp
+                and actor.user_id is not None
+                and actor.user_id == record.owner_id
+            )
+            if changes.expires is None and not drive_owner:
+                raise BadRequest("expires=never needs a logged-in owner of a cloud drive file")
+            values["expires_at"] = expiry_time(self.clock(), changes.expires)
+        return values
+
+    def delete_managed(self, token: str, actor: Actor) -> None:
+        record = self.get_managed(token, actor)
+        self.delete_file(record.id)
+
+    def delete_file(self, file_id: int) -> None:
+        with self.db.write() as session:
+            record = session.get(StoredFile, file_id)
+            if record is None:
+                return
+            blob_key = record.blob_key
+            session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+        self.store.delete(blob_key)
+
+    def lookup_blob_keys(self, session: Session, keys: list[str]) -> set[str]:
+        rows = session.scalars(select(StoredFile.blob_key).where(StoredFile.blob_key.in_(keys)))
+        return set(rows)

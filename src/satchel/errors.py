@@ -1,0 +1,68 @@
+"""Domain errors, defined once; each HTTP surface maps them to its own error shape."""
+
+from __future__ import annotations
+
+
+class SatchelError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    message = "Request failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+    @property
+    def detail(self) -> str:
+        return str(self.args[0])
+
+
+class BadRequest(SatchelError):
+    message = "Bad request"
+
+
+class Unauthorized(SatchelError):
+    message = "Login required"
+
+
+class PasswordRequired(Unauthorized):
+    message = "Password required"
+
+
+class Forbidden(SatchelError):
+    message = "Forbidden"
+
+
+class NotFound(SatchelError):
+    message = "File not found or expired"
+
+
+class Gone(SatchelError):
+    message = "Download limit reached, file has been removed"
+
+
+class TooLarge(SatchelError):
+    message = "File too large"
+
+
+class RateLimited(SatchelError):
+    message = "Too many requests, try again later"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class RangeNotSatisfiable(SatchelError):
+    message = "Requested range not satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+
+class InsufficientStorage(SatchelError):
+    message = "Insufficient storage"
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; start-up stops with this message."""

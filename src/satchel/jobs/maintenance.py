@@ -1,0 +1,67 @@
+"""Expiry, tombstones, stale temp files and orphan blobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import islice
+
+from sqlalchemy import and_, or_, select
+
+from satchel.core.files import FileService
+from satchel.db.models import StoredFile
+from satchel.jobs.runner import Job
+
+TOMBSTONE_DAYS = 1
+BATCH = 500
+
+
+def expire_files(files: FileService) -> str:
+    """Deletes expired files, and files used up long enough ago (their link said 410 meanwhile)."""
+    now = files.clock()
+    tombstone_cutoff = now - timedelta(days=TOMBSTONE_DAYS)
+    condition = or_(
+        and_(StoredFile.expires_at.is_not(None), StoredFile.expires_at <= now),
+        and_(StoredFile.state == "gone", StoredFile.gone_at <= tombstone_cutoff),
+        and_(
+            StoredFile.max_downloads.is_not(None),
+            StoredFile.downloads >= StoredFile.max_downloads,
+            StoredFile.last_download_at <= tombstone_cutoff,
+        ),
+    )
+    deleted = 0
+    while True:
+        with files.db.read() as session:
+            ids = list(session.scalars(select(StoredFile.id).where(condition).limit(BATCH)))
+        for file_id in ids:
+            files.delete_file(file_id)
+        deleted += len(ids)
+        if len(ids) < BATCH:
+            return f"deleted {deleted} file(s)"
+
+
+def sweep_temp(files: FileService) -> str:
+    removed = files.store.sweep_temp(timedelta(seconds=files.settings.temp_max_age))
+    return f"removed {removed} temp file(s)"
+
+
+def sweep_orphans(files: FileService) -> str:
+    """Blobs no row points to (a crash between commit and insert) older than the grace period."""
+    cutoff = files.clock() - timedelta(seconds=files.settings.orphan_grace)
+    candidates = (key for key, stat in files.store.iter_blobs() if stat.modified < cutoff)
+    removed = 0
+    while batch := list(islice(candidates, BATCH)):
+        with files.db.read() as session:
+            known = files.lookup_blob_keys(session, batch)
+        for key in batch:
+            if key not in known:
+                files.store.delete(key)
+                removed += 1
+    return f"removed {removed} orphan blob(s)"
+
+
+def maintenance_jobs(files: FileService, interval: timedelta) -> list[Job]:
+    return [
+        Job("expire_files", interval, lambda: expire_files(files)),
+        Job("sweep_temp", interval, lambda: sweep_temp(files)),
+        Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),
+    ]

@@ -1,0 +1,108 @@
+"""Background jobs that run once per interval across all instances (a lease per job)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from satchel.db.engine import Database
+from satchel.db.models import JobLease, utcnow
+
+log = logging.getLogger("satchel.jobs")
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval: timedelta
+    run: Callable[[], str]
+    lease: timedelta = timedelta(minutes=30)
+
+
+class JobRunner:
+    def __init__(self, db: Database, jobs: list[Job], clock: Clock = utcnow) -> None:
+        self.db = db
+        self.jobs = jobs
+        self.clock = clock
+        self.owner = secrets.token_hex(8)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_due(self) -> list[str]:
+        """Runs every job whose interval has passed and whose lease this instance wins."""
+        ran = []
+        for job in self.jobs:
+            if self._acquire(job):
+                self._run(job)
+                ran.append(job.name)
+        return ran
+
+    def start(self, tick: float) -> None:
+        self._thread = threading.Thread(
+            target=self._loop, args=(tick,), name="satchel-jobs", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self, tick: float) -> None:
+        while not self._stop.wait(tick):
+            try:
+                self.run_due()
+            except Exception:
+                log.exception("job runner tick failed")
+
+    def _acquire(self, job: Job) -> bool:
+        now = self.clock()
+        self._ensure_row(job.name)
+        statement = (
+            update(JobLease)
+            .where(JobLease.name == job.name)
+            .where(or_(JobLease.lease_until.is_(None), JobLease.lease_until < now))
+            .where(
+                or_(
+                    JobLease.last_started_at.is_(None),
+                    JobLease.last_started_at <= now - job.interval,
+                )
+            )
+            .values(owner=self.owner, lease_until=now + job.lease, last_started_at=now)
+        )
+        with self.db.write() as session:
+            won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        return bool(won)
+
+    def _ensure_row(self, name: str) -> None:
+        with self.db.read() as session:
+            if session.scalar(select(JobLease.name).where(JobLease.name == name)):
+                return
+        try:
+            with self.db.write() as session:
+                session.add(JobLease(name=name))
+        except IntegrityError:
+            pass  # another instance created it first
+
+    def _run(self, job: Job) -> None:
+        try:
+            result = job.run()
+        except Exception as exc:
+            log.exception("job %s failed", job.name)
+            result = f"failed: {type(exc).__name__}"
+        statement = (
+            update(JobLease)
+            .where(JobLease.name == job.name, JobLease.owner == self.owner)
+            .values(lease_until=None, last_finished_at=self.clock(), last_result=result[:255])
+        )
+        with self.db.write() as session:
+            session.execute(statement)
+        log.info("job %s: %s", job.name, result)

@@ -1,0 +1,101 @@
+"""The ASGI application: one Starlette app, one adapter module per API surface."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from satchel.config import Settings, load_settings
+from satchel.web import public
+from satchel.web.errors import install_error_handlers
+from satchel.web.state import AppState, build_state
+
+log = logging.getLogger("satchel")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """Plain ASGI wrapper (no per-request task) adding headers every response needs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message["headers"]}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = [*message["headers"], *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    problems = []
+    try:
+        state.db.ping()
+    except Exception as exc:
+        problems.append(f"database: {type(exc).__name__}")
+    try:
+        state.files.store.check()
+    except Exception as exc:
+        problems.append(f"storage: {type(exc).__name__}")
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, run_jobs: bool = True
+) -> Starlette:
+    settings = settings or load_settings()
+    state = build_state(settings)
+    if migrate:
+        state.db.migrate()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if run_jobs:
+            state.jobs.start(tick=min(30.0, float(settings.job_interval)))
+        try:
+            yield
+        finally:
+            state.jobs.stop()
+            state.db.dispose()
+
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz), *public.routes()]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.satchel = state
+    install_error_handlers(app)
+    return app
+
+
+def create_server_app() -> ASGIApp:
+    """Entry point of the server workers: settings from the environment, migrations already applied."""
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    return SecurityHeaders(create_app(settings, migrate=False))

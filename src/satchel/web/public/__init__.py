@@ -1,0 +1,3 @@
+from satchel.web.public.routes import routes
+
+__all__ = ["routes"]

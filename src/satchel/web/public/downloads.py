@@ -1,0 +1,139 @@
+"""``GET|HEAD /f/{uuid}[/{name}]``, ``/f/{uuid}/encrypted``, ``/s/{code}``: decrypting streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from satchel.core.files import DownloadPlan
+from satchel.core.ids import is_uuid4
+from satchel.errors import NotFound, PasswordRequired, SatchelError
+from satchel.web.errors import error_response
+from satchel.web.http import content_disposition, is_cli_client, parse_range, wants_html
+from satchel.web.public.views import decimal_bytes, download_url
+from satchel.web.state import AppState
+from satchel.web.templates import render
+
+# Bodies up to this size are read in the same worker-thread hop as the lookup.
+INLINE_BYTES = 1 << 20
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+
+
+async def download(request: Request) -> Response:
+    return await _serve(request, request.path_params["public_id"])
+
+
+async def download_encrypted(request: Request) -> Response:
+    return await _serve(request, request.path_params["public_id"])
+
+
+async def short_link(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    code = request.path_params["code"]
+    if not code.isalnum() or len(code) > 32:
+        raise NotFound()
+    record = await asyncio.to_thread(state.files.resolve_short_code, code)
+    if not is_cli_client(request):
+        return RedirectResponse(download_url(state, record), status_code=302)
+    return await _serve(request, record.uuid)
+
+
+async def owner_download(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    actor = state.actor(request)
+    await state.limiter.hit("download", actor)
+    plan = await asyncio.to_thread(
+        state.files.plan_owner_download, request.path_params["token"], actor
+    )
+    return await _respond(request, state, plan)
+
+
+async def _serve(request: Request, public_id: str) -> Response:
+    state: AppState = request.app.state.satchel
+    actor = state.actor(request)
+    await state.limiter.hit("download", actor)
+    if not is_uuid4(public_id):
+        raise NotFound()
+    byte_range = parse_range(request.headers.get("range"))
+    if byte_range and request.headers.get("if-range") not in (None, f'"{public_id}"'):
+        byte_range = None
+    password = request.query_params.get("pw")
+    try:
+        plan = await asyncio.to_thread(
+            state.files.plan_download,
+            public_id,
+            actor,
+            password,
+            byte_range,
+            request.method == "GET",
+        )
+    except PasswordRequired as exc:
+        return _password_prompt(request, exc)
+    except SatchelError as exc:
+        if password and exc.detail == "Wrong password" and wants_html(request):
+            return render(request, "password.html", {"wrong": True}, 403)
+        raise
+    return await _respond(request, state, plan)
+
+
+def _password_prompt(request: Request, exc: PasswordRequired) -> Response:
+    if wants_html(request):
+        return render(request, "password.html", {"wrong": False}, 401)
+    return error_response(request, exc)
+
+
+async def _respond(request: Request, state: AppState, plan: DownloadPlan) -> Response:
+    headers = _headers(plan)
+    status = 206 if plan.partial else 200
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    length = plan.end - plan.start
+    if length <= INLINE_BYTES:
+        body = await asyncio.to_thread(_read_all, state, plan)
+        return Response(body, status_code=status, headers=headers)
+    pieces = await asyncio.to_thread(state.files.read, plan.file, plan.start, plan.end)
+    return StreamingResponse(_stream(state, plan, pieces), status_code=status, headers=headers)
+
+
+def _read_all(state: AppState, plan: DownloadPlan) -> bytes:
+    try:
+        return b"".join(state.files.read(plan.file, plan.start, plan.end))
+    finally:
+        if plan.final:
+            state.files.finish_final_download(plan.file.id)
+
+
+async def _stream(
+    state: AppState, plan: DownloadPlan, pieces: Iterator[bytes]
+) -> AsyncIterator[bytes]:
+    try:
+        while piece := await asyncio.to_thread(next, pieces, b""):
+            yield piece
+    finally:
+        if plan.final:
+            await asyncio.shield(asyncio.to_thread(state.files.finish_final_download, plan.file.id))
+
+
+def _headers(plan: DownloadPlan) -> dict[str, str]:
+    record = plan.file
+    headers = {
+        "Content-Type": record.content_type if not record.is_e2e else "application/octet-stream",
+        "Content-Length": str(plan.end - plan.start),
+        "Content-Disposition": content_disposition(record.name),
+        "ETag": f'"{record.uuid}"',
+        "Last-Modified": record.created_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-cache",
+        "Content-Security-Policy": DOWNLOAD_CSP,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if plan.partial:
+        headers["Content-Range"] = f"bytes {plan.start}-{plan.end - 1}/{record.size}"
+    if record.is_e2e:
+        headers["X-E2E-Salt"] = decimal_bytes(record.e2e_salt)
+        headers["X-E2E-IV"] = decimal_bytes(record.e2e_iv)
+        headers["Access-Control-Expose-Headers"] = "X-E2E-Salt, X-E2E-IV"
+    return headers

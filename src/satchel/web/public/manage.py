@@ -1,0 +1,54 @@
+"""``GET|POST /manage/{token}`` and ``POST|DELETE /delete/{token}``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from satchel.core.options import ManageChanges
+from satchel.web.http import read_small_form, wants_html
+from satchel.web.public.views import manage_info
+from satchel.web.state import AppState
+from satchel.web.templates import render
+
+
+async def show(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    actor = state.actor(request)
+    await state.limiter.hit("manage", actor)
+    token = request.path_params["token"]
+    record = await asyncio.to_thread(state.files.get_managed, token, actor)
+    info = manage_info(state, record, token)
+    if wants_html(request):
+        context = {"file": info, "token": token, "max_days": state.settings.max_expiry // 86400}
+        return render(request, "manage.html", context)
+    return JSONResponse(info)
+
+
+async def update(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    actor = state.actor(request)
+    await state.limiter.hit("manage", actor)
+    token = request.path_params["token"]
+    fields = await read_small_form(request)
+    changes = ManageChanges.from_fields(fields, state.settings.max_expiry)
+    record = await asyncio.to_thread(state.files.update_managed, token, changes, actor)
+    if wants_html(request):
+        return RedirectResponse(f"/manage/{token}", status_code=303)
+    info = manage_info(state, record, token)
+    return JSONResponse({"success": True, **{k: info[k] for k in _ECHOED}})
+
+
+_ECHOED = ("has_password", "public", "expires_at", "max_downloads", "downloads")
+
+
+async def remove(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    actor = state.actor(request)
+    await state.limiter.hit("delete", actor)
+    await asyncio.to_thread(state.files.delete_managed, request.path_params["token"], actor)
+    if wants_html(request):
+        return render(request, "deleted.html", {})
+    return JSONResponse({"success": True})

@@ -1,0 +1,37 @@
+"""Per-endpoint rate limits (the `limits` package), guests by address, users by id."""
+
+from __future__ import annotations
+
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from satchel.config import Settings
+from satchel.core.files import Actor
+from satchel.errors import RateLimited
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled: bool = settings.rate_limits_enabled
+        uri: str = settings.rate_limit_storage
+        if not uri.startswith("async+"):
+            uri = "async+" + uri
+        options = {"implementation": "redispy"} if "redis" in uri else {}
+        self.strategy = MovingWindowRateLimiter(storage_from_string(uri, **options))  # type: ignore[arg-type]
+        self.table: dict[str, tuple[list[RateLimitItem], list[RateLimitItem]]] = {
+            name: (parse_many(limit.guest), parse_many(limit.user))
+            for name, limit in settings.rate_limits.items()
+        }
+
+    async def hit(self, endpoint: str, actor: Actor) -> None:
+        if not self.enabled:
+            return
+        guest_limits, user_limits = self.table[endpoint]
+        identity = f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{actor.ip}"
+        for item in user_limits if actor.user_id is not None else guest_limits:
+            if not await self.strategy.hit(item, "satchel", endpoint, identity):
+                stats = await self.strategy.get_window_stats(item, "satchel", endpoint, identity)
+                raise RateLimited(int(stats.reset_time - time.time()) + 1)

@@ -1,0 +1,5 @@
+import requests
+
+url = "https://one.gy/delete/{management_token}"
+response = requests.post(url)
+print(response.json())

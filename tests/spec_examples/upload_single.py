@@ -1,0 +1,9 @@
+import requests
+
+url = "https://one.gy/upload"
+files = {
+    "files": open("file.txt", "rb"),
+}
+
+response = requests.post(url, files=files)
+print(response.json())

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import os
+
+from starlette.testclient import TestClient
+from tests.helpers import path_of, upload
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "Mozilla/5.0"}
+
+
+def test_single_ranges(client: TestClient) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    url = path_of(upload(client, data, "big.bin")["download_url"])
+    cases = {
+        "bytes=0-99": data[0:100],
+        "bytes=1048570-1048590": data[1048570:1048591],
+        "bytes=3145700-": data[3145700:],
+        "bytes=-10": data[-10:],
+        "bytes=100-99999999": data[100:],
+    }
+    for header, expected in cases.items():
+        response = client.get(url, headers={"Range": header})
+        assert response.status_code == 206, header
+        assert response.content == expected, header
+        assert response.headers["content-length"] == str(len(expected))
+        start = (
+            len(data) - len(expected)
+            if header.startswith("bytes=-")
+            else int(header[6:].split("-")[0])
+        )
+        assert (
+            response.headers["content-range"]
+            == f"bytes {start}-{start + len(expected) - 1}/{len(data)}"
+        )
+
+
+def test_unsatisfiable_range_is_416(client: TestClient) -> None:
+    url = path_of(upload(client, b"0123456789")["download_url"])
+    response = client.get(url, headers={"Range": "bytes=10-20"})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == "bytes */10"
+
+
+def test_large_download_streams_whole_file(client: TestClient) -> None:
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    url = path_of(upload(client, data, "big.bin")["download_url"])
+    assert client.get(url).content == data
+
+
+def test_head_gives_headers_without_body_and_does_not_count(client: TestClient) -> None:
+    result = upload(client, b"abcdef", max_downloads="1")
+    url = path_of(result["download_url"])
+    head = client.head(url)
+    assert head.status_code == 200
+    assert head.headers["content-length"] == "6"
+    assert head.content == b""
+    assert client.get(result["redirect"]).json()["downloads"] == 0
+    assert client.get(url).content == b"abcdef"
+
+
+def test_resumed_range_does_not_count(client: TestClient) -> None:
+    result = upload(client, b"abcdef", max_downloads="2")
+    url = path_of(result["download_url"])
+    client.get(url, headers={"Range": "bytes=2-"})
+    assert client.get(result["redirect"]).json()["downloads"] == 0
+    client.get(url, headers={"Range": "bytes=0-1"})
+    assert client.get(result["redirect"]).json()["downloads"] == 1
+
+
+def test_download_limit_gives_410_and_removes_the_file(client: TestClient) -> None:
+    result = upload(client, b"once", max_downloads="1")
+    url = path_of(result["download_url"])
+    assert client.get(url).status_code == 200
+    gone = client.get(url)
+    assert gone.status_code == 410
+    assert gone.json() == {"error": "Download limit reached, file has been removed"}
+    assert client.get(result["redirect"]).status_code == 404
+
+
+def test_password_protected_file(client: TestClient) -> None:
+    result = upload(client, b"secret data", password="hunter2")
+    url = path_of(result["download_url"])
+    missing = client.get(url)
+    assert missing.status_code == 401
+    assert missing.json() == {"error": "Password required"}
+    wrong = client.get(url, params={"pw": "nope"})
+    assert wrong.status_code == 403
+    assert wrong.json() == {"error": "Wrong password"}
+    right = client.get(url, params={"pw": "hunter2"})
+    assert right.status_code == 200
+    assert right.content == b"secret data"
+
+
+def test_browser_gets_a_password_form(client: TestClient) -> None:
+    url = path_of(upload(client, b"x", password="pw")["download_url"])
+    page = client.get(url, headers=BROWSER)
+    assert page.status_code == 401
+    assert 'name="pw"' in page.text
+    assert "text/html" in page.headers["content-type"]
+
+
+def test_private_file_is_403_but_its_token_holder_can_fetch_it(client: TestClient) -> None:
+    result = upload(client, b"private bytes", public="off")
+    response = client.get(path_of(result["download_url"]))
+    assert response.status_code == 403
+    assert response.json() == {"error": "This file is private"}
+    assert client.get(result["redirect"] + "/download").content == b"private bytes"
+
+
+def test_unknown_ids_are_404(client: TestClient) -> None:
+    for path in (
+        "/f/00000000-0000-4000-8000-000000000000",
+        "/f/not-a-uuid",
+        "/f/00000000-0000-4000-8000-000000000000/x.txt",
+        "/s/AAAAAAAA",
+        "/s/bad$code",
+        "/manage/nope",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "error" in response.json()
+    assert client.post("/delete/nope").status_code == 404
+
+
+def test_unicode_file_name_in_content_disposition(client: TestClient) -> None:
+    result = upload(client, b"x", "résumé 2026.txt")
+    disposition = client.get(path_of(result["download_url"])).headers["content-disposition"]
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9%202026.txt" in disposition
+    assert 'filename="r_sum_ 2026.txt"' in disposition

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from starlette.testclient import TestClient
+from tests.helpers import path_of, token_of, upload
+
+UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
+def test_single_upload_answers_the_reference_shape(client: TestClient) -> None:
+    result = upload(client)
+    assert re.fullmatch(r"/manage/[A-Za-z0-9_-]{32}", result["redirect"])
+    assert re.fullmatch(rf"http://testserver/f/{UUID_RE}/hello\.txt", result["download_url"])
+    assert "short_url" not in result
+    assert result["size"] == len(b"hello satchel")
+    assert result["manage_url"] == "http://testserver" + result["redirect"]
+
+
+def test_download_returns_the_bytes_with_attachment_headers(client: TestClient) -> None:
+    result = upload(client, b"content 123", "report.txt")
+    response = client.get(path_of(result["download_url"]))
+    assert response.status_code == 200
+    assert response.content == b"content 123"
+    assert response.headers["content-length"] == "11"
+    assert response.headers["content-disposition"].startswith('attachment; filename="report.txt"')
+    assert response.headers["accept-ranges"] == "bytes"
+    assert response.headers["etag"].strip('"') == result["file_id"]
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_download_without_filename_in_the_path(client: TestClient) -> None:
+    result = upload(client, b"abc")
+    assert client.get(f"/f/{result['file_id']}").content == b"abc"
+
+
+def test_short_url_serves_cli_clients_and_redirects_browsers(client: TestClient) -> None:
+    result = upload(client, b"short!", short_url="true")
+    assert re.fullmatch(r"http://testserver/s/[0-9A-Za-z]{8}", result["short_url"])
+    short = path_of(result["short_url"])
+    cli = client.get(short, headers={"User-Agent": "curl/8.0", "Accept": "*/*"})
+    assert cli.status_code == 200
+    assert cli.content == b"short!"
+    browser = client.get(
+        short,
+        headers={"User-Agent": "Mozilla/5.0", "Accept": "text/html,*/*"},
+        follow_redirects=False,
+    )
+    assert browser.status_code == 302
+    assert browser.headers["location"] == result["download_url"]
+
+
+def test_several_files_become_one_zip_with_unique_names(client: TestClient) -> None:
+    files = [
+        ("files", ("a.txt", b"first", "text/plain")),
+        ("files", ("a.txt", b"second", "text/plain")),
+        ("files", ("../../etc/b.bin", b"\x00" * 3000, "application/octet-stream")),
+    ]
+    response = client.post("/upload", files=files)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["download_url"].endswith("/files.zip")
+    body = client.get(path_of(result["download_url"])).content
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert archive.namelist() == ["a.txt", "a (2).txt", "b.bin"]
+    assert archive.read("a.txt") == b"first"
+    assert archive.read("a (2).txt") == b"second"
+    assert archive.read("b.bin") == b"\x00" * 3000
+    assert archive.testzip() is None
+
+
+def test_file_field_alias_and_names_reduced_to_base_name(client: TestClient) -> None:
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="..\\..\\evil\x01name.txt"\r\n\r\n'
+        b"x\r\n--b--\r\n"
+    )
+    response = client.post(
+        "/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "evilname.txt"
+
+
+def test_upload_options_are_applied(client: TestClient) -> None:
+    result = upload(client, public="off", password="pw", max_downloads="3", expires="30m")
+    info = client.get(result["redirect"]).json()
+    assert info["public"] is False
+    assert info["has_password"] is True
+    assert info["max_downloads"] == 3
+    assert info["expires_at"] is not None
+
+
+def test_guest_cannot_keep_files_in_a_drive(client: TestClient) -> None:
+    response = client.post("/upload", files={"files": ("a.txt", b"x")}, data={"is_temp": "false"})
+    assert response.status_code == 401
+    assert "error" in response.json()
+
+
+def test_browser_form_upload_redirects_to_the_manage_page(client: TestClient) -> None:
+    response = client.post(
+        "/upload",
+        files={"files": ("a.txt", b"x")},
+        headers={"Accept": "text/html", "User-Agent": "Mozilla/5.0"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/manage/")
+    page = client.get(
+        response.headers["location"], headers={"Accept": "text/html", "User-Agent": "Mozilla/5.0"}
+    )
+    assert "a.txt" in page.text
+    assert token_of({"redirect": response.headers["location"]}) in page.text
+
+
+def test_upload_page_has_a_form(client: TestClient) -> None:
+    page = client.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert 'action="/upload"' in page.text
+    assert 'enctype="multipart/form-data"' in page.text
