@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from satchel.config import Settings
+from satchel.core.counters import DownloadCounter
 from satchel.core.expiry import expiry_time
 from satchel.core.ids import hash_token, new_manage_token, new_public_id, new_short_code
 from satchel.core.ingest import IngestedBlob
@@ -32,6 +33,16 @@ from satchel.errors import (
 from satchel.storage.base import BlobStore
 
 Clock = Callable[[], datetime]
+
+# Built once: constructing SQLAlchemy statements costs more than running them on SQLite.
+_BY_UUID = select(StoredFile).where(StoredFile.uuid == bindparam("uuid"))
+_COUNT_DOWNLOAD = (
+    update(StoredFile)
+    .where(StoredFile.id == bindparam("file_id"), StoredFile.state == "ready")
+    .where(or_(StoredFile.max_downloads.is_(None), StoredFile.downloads < StoredFile.max_downloads))
+    .values(downloads=StoredFile.downloads + 1, last_download_at=bindparam("now"))
+    .returning(StoredFile.downloads)
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class FileService:
         self.keys = keys
         self.settings = settings
         self.clock = clock
+        self.counter = DownloadCounter(db, lambda: self.clock())
 
     # -- uploads ------------------------------------------------------------------------
 
@@ -202,7 +214,7 @@ class FileService:
 
     def _by_public_id(self, public_id: str) -> StoredFile:
         with self.db.read() as session:
-            record = session.scalar(select(StoredFile).where(StoredFile.uuid == public_id))
+            record = session.scalar(_BY_UUID, {"uuid": public_id})
         if record is None:
             raise NotFound()
         return record
@@ -227,22 +239,17 @@ class FileService:
             if not verify_password(record.password_hash, password):
                 raise Forbidden("Wrong password")
 
+    def downloads_of(self, record: StoredFile) -> int:
+        return record.downloads + self.counter.pending(record.id)
+
     def _count_download(self, record: StoredFile) -> int:
-        """Atomic: the limit is checked and the counter bumped in one statement."""
-        statement = (
-            update(StoredFile)
-            .where(StoredFile.id == record.id, StoredFile.state == "ready")
-            .where(
-                or_(
-                    StoredFile.max_downloads.is_(None),
-                    StoredFile.downloads < StoredFile.max_downloads,
-                )
-            )
-            .values(downloads=StoredFile.downloads + 1, last_download_at=self.clock())
-            .returning(StoredFile.downloads)
-        )
-        with self.db.write() as session:
-            downloads = session.scalar(statement)
+        """With a limit, atomic: the limit is checked and the counter bumped in one statement."""
+        if record.max_downloads is None:
+            return record.downloads + self.counter.add(record.id)
+        with self.db.write_connection() as conn:
+            downloads = conn.execute(
+                _COUNT_DOWNLOAD, {"file_id": record.id, "now": self.clock()}
+            ).scalar()
         if downloads is None:
             self._mark_gone(record.id)
             raise Gone()
@@ -280,6 +287,8 @@ class FileService:
 
     def update_managed(self, token: str, changes: ManageChanges, actor: Actor) -> StoredFile:
         record = self.get_managed(token, actor)
+        if changes.max_downloads_given:
+            self.counter.flush()  # a new limit is checked against the stored count
         values = self._changed_values(record, changes, actor)
         with self.db.write() as session:
             session.execute(update(StoredFile).where(StoredFile.id == record.id).values(**values))

@@ -113,6 +113,11 @@ class UploadIngest:
         except OSError as exc:
             raise _storage_error(exc) from exc
 
+    def feed_many(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            if chunk:
+                self.feed(chunk)
+
     def finish(self) -> IngestedBlob:
         if self.received == 0:
             raise BadRequest("No files")

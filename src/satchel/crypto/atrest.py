@@ -60,7 +60,9 @@ class EncryptingWriter:
         prefix = os.urandom(4)
         self._header = _HEADER.pack(MAGIC, VERSION, chunk_size, prefix)
         self._prefix = prefix
-        self._buffer = bytearray()
+        # Fixed buffers, reused for every chunk: fresh megabyte allocations cost page faults.
+        self._buffer = bytearray(chunk_size)
+        self._filled = 0
         self._out = bytearray(chunk_size + TAG_SIZE)
         self._index = 0
         self.plaintext_size = 0
@@ -70,26 +72,23 @@ class EncryptingWriter:
         view = memoryview(data).cast("B")
         self.plaintext_size += len(view)
         size = self.chunk_size
-        if self._buffer:
-            room = size - len(self._buffer)
-            if len(view) <= room:
-                self._buffer += view
-                return
-            self._buffer += view[:room]
-            view = view[room:]
-            self._seal(memoryview(self._buffer), last=False)
-            self._buffer.clear()
-        # Encrypt whole chunks straight from the caller's buffer, keep the tail (never empty
-        # when data remains: a full trailing chunk waits in case it is the last one).
-        offset = 0
-        while len(view) - offset > size:
-            self._seal(view[offset : offset + size], last=False)
-            offset += size
-        self._buffer += view[offset:]
+        while view:
+            if self._filled == size:
+                # Only sealed once more data arrives: close() alone knows the last chunk.
+                self._seal(memoryview(self._buffer), last=False)
+                self._filled = 0
+            if self._filled == 0 and len(view) > size:
+                self._seal(view[:size], last=False)
+                view = view[size:]
+                continue
+            take = min(size - self._filled, len(view))
+            self._buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
 
     def close(self) -> None:
-        self._seal(memoryview(self._buffer), last=True)
-        self._buffer.clear()
+        self._seal(memoryview(self._buffer)[: self._filled], last=True)
+        self._filled = 0
 
     def _seal(self, chunk: memoryview, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -13,6 +14,8 @@ from types import TracebackType
 
 from satchel.storage.base import PIECE_SIZE, BlobStat, BlobStore, check_key
 
+WRITEBACK_WINDOW = 16 << 20
+
 
 class LocalBlobWriter:
     def __init__(self, final: Path, temp: Path) -> None:
@@ -20,6 +23,8 @@ class LocalBlobWriter:
         self.temp = temp
         self._fd: int | None = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._done = False
+        self._written = 0
+        self._flushed = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._fd is None:
@@ -28,6 +33,14 @@ class LocalBlobWriter:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+            self._written += written
+        if self._written - self._flushed >= WRITEBACK_WINDOW:
+            # Start writeback of what is written so far without waiting for it, so that the
+            # fsync at commit has little left to do (and big uploads do not flood the cache).
+            os.posix_fadvise(
+                self._fd, self._flushed, self._written - self._flushed, os.POSIX_FADV_DONTNEED
+            )
+            self._flushed = self._written
 
     def commit(self) -> None:
         if self._fd is None:
@@ -73,15 +86,16 @@ class LocalBlobStore(BlobStore):
         self.root = root
         self.blobs = root / "blobs"
         self.tmp = root / "tmp"
+        self._blobs = str(self.blobs)
         for folder in (root, self.blobs, self.tmp):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> str:
         check_key(key)
-        return self.blobs / key[:2] / key[2:4] / key
+        return os.path.join(self._blobs, key[:2], key[2:4], key)
 
     def open_writer(self, key: str) -> LocalBlobWriter:
-        final = self._path(key)
+        final = Path(self._path(key))
         temp = self.tmp / f"{key}.{secrets.token_hex(8)}.part"
         return LocalBlobWriter(final, temp)
 
@@ -92,10 +106,11 @@ class LocalBlobStore(BlobStore):
         return _read_pieces(handle, start, end, piece_size)
 
     def stat(self, key: str) -> BlobStat:
-        return _stat(self._path(key).stat())
+        return _stat(os.stat(self._path(key)))
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(key))
 
     def iter_blobs(self) -> Iterator[tuple[str, BlobStat]]:
         for path in self.blobs.glob("*/*/*"):

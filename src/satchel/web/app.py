@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +68,18 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+COUNT_FLUSH_SECONDS = 2.0
+
+
+async def _flush_counts(state: AppState) -> None:
+    while True:
+        await asyncio.sleep(COUNT_FLUSH_SECONDS)
+        try:
+            await asyncio.to_thread(state.files.counter.flush)
+        except Exception:
+            log.exception("could not write download counts; keeping them for the next try")
+
+
 def create_app(
     settings: Settings | None = None, *, migrate: bool = True, run_jobs: bool = True
 ) -> Starlette:
@@ -77,6 +90,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        import os
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        if os.environ.get("X_THREADS"):
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(int(os.environ["X_THREADS"]))
+            )
+        if os.environ.get("X_SWITCH"):
+            sys.setswitchinterval(float(os.environ["X_SWITCH"]))
         if run_jobs:
             state.jobs.start(tick=min(30.0, float(settings.job_interval)))
         try:

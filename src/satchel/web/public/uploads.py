@@ -59,22 +59,24 @@ async def _stream_into(request: Request, ingest: UploadIngest) -> Any:
     """Receives the next batch while a worker thread parses, encrypts and writes the last one."""
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
-    batch = bytearray()
+    batch: list[bytes] = []
+    batch_bytes = 0
     try:
         async for chunk in request.stream():
-            batch += chunk
-            if len(batch) >= BATCH_BYTES:
+            batch.append(chunk)
+            batch_bytes += len(chunk)
+            if batch_bytes >= BATCH_BYTES:
                 if pending is not None:
                     await pending
-                pending = loop.run_in_executor(None, ingest.feed, batch)
-                batch = bytearray()
+                pending = loop.run_in_executor(None, ingest.feed_many, batch)
+                batch, batch_bytes = [], 0
     except ClientDisconnect:
         raise BadRequest("Upload interrupted: the body ended early") from None
     finally:
         if pending is not None:
             await _settle(pending)
     if batch:
-        await asyncio.to_thread(ingest.feed, batch)
+        await asyncio.to_thread(ingest.feed_many, batch)
     return await asyncio.to_thread(ingest.finish)
 
 

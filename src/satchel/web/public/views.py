@@ -59,7 +59,7 @@ def manage_info(state: AppState, record: StoredFile, token: str) -> dict[str, An
         "has_password": record.password_hash is not None,
         "expires_at": iso(record.expires_at),
         "max_downloads": record.max_downloads,
-        "downloads": record.downloads,
+        "downloads": state.files.downloads_of(record),
         "e2e": record.is_e2e,
         "created_at": iso(record.created_at),
         "manage_url": state.url(f"/manage/{token}"),

@@ -1,0 +1,59 @@
+"""Download counts of files without a download limit, added up in memory and written in batches.
+
+A file with a limit is counted by one atomic UPDATE per download (the limit must hold across
+requests and instances). Without a limit nothing depends on the exact figure at once, and a
+write per download would make SQLite's single writer the ceiling of download throughput.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import bindparam, update
+
+from satchel.db.engine import Database
+from satchel.db.models import StoredFile
+
+_ADD = (
+    update(StoredFile)
+    .where(StoredFile.id == bindparam("file_id"))
+    .values(downloads=StoredFile.downloads + bindparam("count"), last_download_at=bindparam("now"))
+)
+
+
+class DownloadCounter:
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
+        self._pending: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, file_id: int) -> int:
+        with self._lock:
+            self._pending[file_id] += 1
+            return self._pending[file_id]
+
+    def pending(self, file_id: int) -> int:
+        with self._lock:
+            return self._pending.get(file_id, 0)
+
+    def flush(self) -> int:
+        with self._lock:
+            batch, self._pending = self._pending, Counter()
+        if not batch:
+            return 0
+        now = self.clock()
+        rows = [
+            {"file_id": file_id, "count": count, "now": now} for file_id, count in batch.items()
+        ]
+        try:
+            with self.db.write_connection() as conn:
+                conn.execute(_ADD, rows)
+        except Exception:
+            with self._lock:
+                self._pending.update(batch)  # keep them for the next flush
+            raise
+        return len(rows)
