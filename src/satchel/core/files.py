@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ Clock = Callable[[], datetime]
 
 # Built once: constructing SQLAlchemy statements costs more than running them on SQLite.
 _BY_UUID = select(StoredFile).where(StoredFile.uuid == bindparam("uuid"))
+_INSERT = insert(StoredFile).returning(StoredFile.id)
 _COUNT_DOWNLOAD = (
     update(StoredFile)
     .where(StoredFile.id == bindparam("file_id"), StoredFile.state == "ready")
@@ -123,30 +125,33 @@ class FileService:
             raise BadRequest("E2E uploads take exactly one file")
         token = new_manage_token()
         now = self.clock()
-        record = StoredFile(
-            uuid=new_public_id(),
-            manage_token_hash=hash_token(token),
-            name=blob.name,
-            content_type=blob.content_type,
-            size=blob.size,
-            blob_key=blob.blob_key,
-            wrapped_key=self.keys.wrap(blob.data_key),
-            is_public=options.public,
-            password_hash=hash_password(options.password) if options.password else None,
-            is_e2e=options.e2e,
-            e2e_salt=options.e2e_salt,
-            e2e_iv=options.e2e_iv,
-            is_temp=options.is_temp,
-            owner_id=actor.user_id,
-            folder_id=options.folder_id,
-            uploader_ip=actor.ip,
-            created_at=now,
-            expires_at=self._initial_expiry(options, now),
-            max_downloads=options.max_downloads,
-            downloads=0,
-            state="ready",
-        )
-        self._insert_with_short_code(record, options.short_url)
+        values: dict[str, Any] = {
+            "uuid": new_public_id(),
+            "manage_token_hash": hash_token(token),
+            "name": blob.name,
+            "content_type": blob.content_type,
+            "size": blob.size,
+            "blob_key": blob.blob_key,
+            "wrapped_key": self.keys.wrap(blob.data_key),
+            "is_public": options.public,
+            "password_hash": hash_password(options.password) if options.password else None,
+            "is_e2e": options.e2e,
+            "e2e_salt": options.e2e_salt,
+            "e2e_iv": options.e2e_iv,
+            "is_temp": options.is_temp,
+            "owner_id": actor.user_id,
+            "folder_id": options.folder_id,
+            "uploader_ip": actor.ip,
+            "created_at": now,
+            "expires_at": self._initial_expiry(options, now),
+            "max_downloads": options.max_downloads,
+            "downloads": 0,
+            "state": "ready",
+            "short_code": None,
+            "last_download_at": None,
+            "gone_at": None,
+        }
+        record = self._insert_with_short_code(values, options.short_url)
         return CreatedUpload(record, token)
 
     def _initial_expiry(self, options: UploadOptions, now: datetime) -> datetime | None:
@@ -155,14 +160,15 @@ class FileService:
         duration = options.expires or timedelta(seconds=self.settings.default_expiry)
         return expiry_time(now, duration)
 
-    def _insert_with_short_code(self, record: StoredFile, want_short: bool) -> None:
+    def _insert_with_short_code(self, values: dict[str, Any], want_short: bool) -> StoredFile:
+        # Core rather than the ORM's unit of work: a third of the cost of a small upload.
         for _attempt in range(5):
             if want_short:
-                record.short_code = new_short_code(self.settings.short_code_length)
+                values["short_code"] = new_short_code(self.settings.short_code_length)
             try:
-                with self.db.write() as session:
-                    session.add(record)
-                return
+                with self.db.write_connection() as conn:
+                    file_id = conn.execute(_INSERT, values).scalar_one()
+                return StoredFile(id=file_id, **values)
             except IntegrityError:
                 if not want_short:
                     raise

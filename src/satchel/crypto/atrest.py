@@ -60,10 +60,11 @@ class EncryptingWriter:
         prefix = os.urandom(4)
         self._header = _HEADER.pack(MAGIC, VERSION, chunk_size, prefix)
         self._prefix = prefix
-        # Fixed buffers, reused for every chunk: fresh megabyte allocations cost page faults.
-        self._buffer = bytearray(chunk_size)
+        # Buffers grow to one chunk and are then reused for every chunk (fresh megabyte
+        # allocations cost page faults); a small file never allocates a whole chunk.
+        self._buffer = bytearray()
         self._filled = 0
-        self._out = bytearray(chunk_size + TAG_SIZE)
+        self._out = bytearray()
         self._index = 0
         self.plaintext_size = 0
         sink.write(self._header)
@@ -92,7 +93,10 @@ class EncryptingWriter:
 
     def _seal(self, chunk: memoryview, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)
-        out = memoryview(self._out)[: len(chunk) + TAG_SIZE]
+        needed = len(chunk) + TAG_SIZE
+        if len(self._out) < needed:
+            self._out = bytearray(needed)
+        out = memoryview(self._out)[:needed]
         self._aead.encrypt_into(nonce, chunk, self._header, out)
         self.sink.write(out)
         self._index += 1

@@ -47,8 +47,11 @@ class LocalBlobWriter:
             raise ValueError("writer is closed")
         os.fsync(self._fd)
         self._close()
-        self.final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.replace(self.temp, self.final)
+        try:
+            os.replace(self.temp, self.final)
+        except FileNotFoundError:  # first blob of its fan-out folder
+            self.final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(self.temp, self.final)
         _fsync_dir(self.final.parent)
         self._done = True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -69,6 +70,7 @@ async def readyz(request: Request) -> Response:
 
 
 COUNT_FLUSH_SECONDS = 2.0
+WORKER_THREADS = 64
 
 
 async def _flush_counts(state: AppState) -> None:
@@ -92,7 +94,6 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         import os
         import sys
-        from concurrent.futures import ThreadPoolExecutor
 
         if os.environ.get("X_THREADS"):
             asyncio.get_running_loop().set_default_executor(

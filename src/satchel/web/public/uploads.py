@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from satchel.core.files import Actor
-from satchel.core.ingest import UploadIngest
+from satchel.core.files import Actor, CreatedUpload
+from satchel.core.ingest import IngestedBlob, UploadIngest
 from satchel.core.options import UploadOptions
 from satchel.errors import BadRequest, InsufficientStorage, TooLarge
 from satchel.web.http import wants_html
@@ -43,9 +42,8 @@ async def upload(request: Request) -> Response:
     _check_free_space(state, content_length)
     ingest = UploadIngest(state.files.store, boundary, content_length or -1, max_bytes)
     try:
-        blob = await _stream_into(request, ingest)
-        options = UploadOptions.from_fields(ingest.fields, state.settings.max_expiry)
-        created = await asyncio.to_thread(state.files.register_upload, blob, options, actor)
+        last_batch = await _stream_into(request, ingest)
+        blob, created = await asyncio.to_thread(_complete, state, ingest, last_batch, actor)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(ingest.abort))
         raise
@@ -55,8 +53,19 @@ async def upload(request: Request) -> Response:
     return JSONResponse(result)
 
 
-async def _stream_into(request: Request, ingest: UploadIngest) -> Any:
-    """Receives the next batch while a worker thread parses, encrypts and writes the last one."""
+def _complete(
+    state: AppState, ingest: UploadIngest, last_batch: list[bytes], actor: Actor
+) -> tuple[IngestedBlob, CreatedUpload]:
+    """The end of an upload in one worker-thread hop (a small upload is only this)."""
+    ingest.feed_many(last_batch)
+    blob = ingest.finish()
+    options = UploadOptions.from_fields(ingest.fields, state.settings.max_expiry)
+    return blob, state.files.register_upload(blob, options, actor)
+
+
+async def _stream_into(request: Request, ingest: UploadIngest) -> list[bytes]:
+    """Receives the next batch while a worker thread parses, encrypts and writes the last one;
+    returns the final batch, not yet fed."""
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
     batch: list[bytes] = []
@@ -75,9 +84,7 @@ async def _stream_into(request: Request, ingest: UploadIngest) -> Any:
     finally:
         if pending is not None:
             await _settle(pending)
-    if batch:
-        await asyncio.to_thread(ingest.feed_many, batch)
-    return await asyncio.to_thread(ingest.finish)
+    return batch
 
 
 async def _settle(pending: asyncio.Future[None]) -> None:
