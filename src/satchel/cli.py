@@ -61,9 +61,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
-
     from satchel.db.engine import Database
     from satchel.web.state import master_keys
 
@@ -75,18 +72,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
     )
-    Granian(
-        "satchel.web.app:create_server_app",
-        factory=True,
-        address=args.host,
-        port=args.port,
-        workers=workers,
-        interface=Interfaces.ASGI,
-        loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        log_access=args.access_log,
-    ).serve()
-    return 0
+    # The server process is replaced by granian's own, so that the process the workers fork
+    # from holds neither the migrations nor the app (each worker builds its own).
+    argv = [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--http", "1",
+        "--host", args.host, "--port", str(args.port), "--workers", str(workers),
+        "--log-level", settings.log_level, "--no-ws",
+        "--access-log" if args.access_log else "--no-access-log",
+        "--factory", "satchel.web.app:create_server_app",
+    ]  # fmt: skip
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - our interpreter, fixed arguments
+    return 0  # not reached
 
 
 def _tune_allocator() -> None:
