@@ -95,6 +95,8 @@ def _tune_allocator() -> None:
     """
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 << 20))
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(256 << 20))
+    # Many worker threads would otherwise each get an arena of their own, and hold on to it.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,15 +1,18 @@
-"""Encryption at rest: per-file data key, body in authenticated AES-256-GCM chunks.
+"""Encryption at rest: a random data key per file, the body in AES-256-GCM chunks.
 
 Blob layout (docs/storage-format.md): a 16-byte header (magic ``STCH``, version 1, three zero
 bytes, chunk size as uint32 big-endian, 4-byte random nonce prefix), then the chunks, each
 ``ciphertext || tag``. Nonce = prefix + 7-byte chunk index + last-chunk flag; AAD = header.
+The data key is not in the blob: the caller wraps it with the master keys and stores it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -21,8 +24,12 @@ MAGIC = b"STCH"
 VERSION = 1
 HEADER_SIZE = 16
 TAG_SIZE = 16
+KEY_SIZE = 32
 DEFAULT_CHUNK_SIZE = 1 << 20
-_HEADER = struct.Struct(">4sB3xI4s")
+# A reader allocates a whole chunk: the cap keeps a forged header from asking for gigabytes.
+MAX_CHUNK_SIZE = 1 << 26
+_RESERVED = b"\x00\x00\x00"
+_HEADER = struct.Struct(">4sB3sI4s")
 
 
 class IntegrityError(Exception):
@@ -30,16 +37,31 @@ class IntegrityError(Exception):
 
 
 class Sink(Protocol):
-    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    # The buffer handed to write() is reused right after: a sink must consume it, not keep it.
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
 
 
 def new_data_key() -> bytes:
-    return AESGCM.generate_key(bit_length=256)
+    return os.urandom(KEY_SIZE)
 
 
 def ciphertext_size(plaintext_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
-    chunks = max(1, -(-plaintext_size // chunk_size))
+    if plaintext_size < 0:
+        raise ValueError("plaintext_size must not be negative")
+    _check_chunk_size(chunk_size)
+    chunks = max(1, -(-plaintext_size // chunk_size))  # an empty file is one empty chunk
     return HEADER_SIZE + plaintext_size + chunks * TAG_SIZE
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk size must be between 1 and {MAX_CHUNK_SIZE} bytes")
+
+
+def _cipher(data_key: bytes) -> AESGCM:
+    if len(data_key) != KEY_SIZE:
+        raise ValueError(f"a data key is {KEY_SIZE} bytes")
+    return AESGCM(data_key)
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
@@ -47,72 +69,114 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 class EncryptingWriter:
-    """Takes plaintext of any size, writes the encrypted blob body to ``sink``.
+    """Takes plaintext in writes of any size and writes the encrypted blob to ``sink``.
 
-    A full chunk is held back until more data arrives, because only ``close`` knows which
-    chunk is the last one.
+    Does not commit the sink: the caller commits it after close().
     """
 
     def __init__(self, sink: Sink, data_key: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
-        self.sink = sink
-        self.chunk_size = chunk_size
-        self._aead = AESGCM(data_key)
-        prefix = os.urandom(4)
-        self._header = _HEADER.pack(MAGIC, VERSION, chunk_size, prefix)
-        self._prefix = prefix
-        # Buffers grow to one chunk and are then reused for every chunk (fresh megabyte
-        # allocations cost page faults); a small file never allocates a whole chunk.
-        self._buffer = bytearray()
+        _check_chunk_size(chunk_size)
+        self._sink = sink
+        self._aead = _cipher(data_key)
+        self._chunk_size = chunk_size
+        self._prefix = os.urandom(4)
+        self._header = _HEADER.pack(MAGIC, VERSION, _RESERVED, chunk_size, self._prefix)
+        # Both buffers grow to one chunk at most and are then reused for every chunk (fresh
+        # megabyte allocations cost page faults); a small file never allocates a whole chunk.
+        self._held = bytearray()
         self._filled = 0
         self._out = bytearray()
         self._index = 0
-        self.plaintext_size = 0
+        self._size = 0
+        self._closed = False
         sink.write(self._header)
 
+    @property
+    def plaintext_size(self) -> int:
+        return self._size
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        self.plaintext_size += len(view)
-        size = self.chunk_size
+        if self._closed:
+            raise ValueError("write to a closed (or failed) EncryptingWriter")
+        try:
+            self._absorb(memoryview(data).cast("B"))
+        except BaseException:
+            self._closed = True  # a chunk may be half written to the sink: the blob is void
+            raise
+
+    def _absorb(self, view: memoryview) -> None:
+        size = self._chunk_size
+        self._size += len(view)
         while view:
             if self._filled == size:
-                # Only sealed once more data arrives: close() alone knows the last chunk.
-                self._seal(memoryview(self._buffer), last=False)
-                self._filled = 0
+                # More data follows, so the held chunk is not the last one.
+                self._seal_held(last=False)
             if self._filled == 0 and len(view) > size:
+                # Sealed straight from the caller's buffer; only a chunk that may turn out to
+                # be the last one is copied and held back.
                 self._seal(view[:size], last=False)
                 view = view[size:]
                 continue
             take = min(size - self._filled, len(view))
-            self._buffer[self._filled : self._filled + take] = view[:take]
+            # Slice assignment grows the buffer up to one chunk, then only overwrites it:
+            # clear() or del would give the memory back and allocate it again every chunk.
+            self._held[self._filled : self._filled + take] = view[:take]
             self._filled += take
             view = view[take:]
 
     def close(self) -> None:
-        self._seal(memoryview(self._buffer)[: self._filled], last=True)
+        """Writes the last chunk; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._seal_held(last=True)
+        self._held = bytearray()
+        self._out = bytearray()
+
+    def _seal_held(self, last: bool) -> None:
+        with memoryview(self._held) as held:
+            self._seal(held[: self._filled], last)
         self._filled = 0
 
     def _seal(self, chunk: memoryview, last: bool) -> None:
-        nonce = _nonce(self._prefix, self._index, last)
         needed = len(chunk) + TAG_SIZE
         if len(self._out) < needed:
             self._out = bytearray(needed)
-        out = memoryview(self._out)[:needed]
-        self._aead.encrypt_into(nonce, chunk, self._header, out)
-        self.sink.write(out)
+        with memoryview(self._out) as out:
+            sealed = out[:needed]
+            nonce = _nonce(self._prefix, self._index, last)
+            self._aead.encrypt_into(nonce, chunk, self._header, sealed)
+            self._sink.write(sealed)
+            sealed.release()
         self._index += 1
 
 
 def encrypt_bytes(data: bytes, data_key: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> bytes:
-    parts: list[bytes] = []
-
-    class _Collect:
-        def write(self, piece: bytes | bytearray | memoryview) -> None:
-            parts.append(bytes(piece))
-
-    writer = EncryptingWriter(_Collect(), data_key, chunk_size)
+    sink = io.BytesIO()
+    writer = EncryptingWriter(sink, data_key, chunk_size)
     writer.write(data)
     writer.close()
-    return b"".join(parts)
+    return sink.getvalue()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    header: bytes
+    prefix: bytes
+    chunk_size: int
+    plaintext_size: int
+
+    @property
+    def last_index(self) -> int:
+        return max(0, self.plaintext_size - 1) // self.chunk_size
+
+    def sealed_size(self, index: int) -> int:
+        if index < self.last_index:
+            return self.chunk_size + TAG_SIZE
+        return self.plaintext_size - index * self.chunk_size + TAG_SIZE
+
+    def offset(self, index: int) -> int:
+        return HEADER_SIZE + index * (self.chunk_size + TAG_SIZE)
 
 
 def decrypt_range(
@@ -123,72 +187,92 @@ def decrypt_range(
     start: int = 0,
     end: int | None = None,
 ) -> Iterator[bytes]:
-    """Plaintext [start, end), reading and decrypting only the chunks that cover it."""
-    header = b"".join(store.read_range(key, 0, HEADER_SIZE))
-    chunk_size, prefix = _parse_header(header)
-    if store.stat(key).size != ciphertext_size(plaintext_size, chunk_size):
-        raise IntegrityError("blob size does not match the recorded file size")
+    """Plaintext [start, end), clipped to the file, reading only the chunks that cover it.
+
+    Raises on the call itself (FileNotFoundError, IntegrityError for a bad header or size);
+    IntegrityError for a chunk comes from the iteration. Chunks outside the range are not
+    authenticated, so only a read of the whole file vouches for the whole blob.
+    """
+    if plaintext_size < 0 or start < 0:
+        raise ValueError("sizes and offsets must not be negative")
+    aead = _cipher(data_key)
+    layout = _read_layout(store, key, plaintext_size)
     end = plaintext_size if end is None else min(end, plaintext_size)
-    start = max(0, start)
-    return _decrypt_chunks(
-        store, key, AESGCM(data_key), header, prefix, chunk_size, plaintext_size, start, end
-    )
+    if start >= end and plaintext_size > 0:
+        return iter(())
+    # An empty file still has its one empty chunk authenticated, so that even reading
+    # nothing from it vouches for the blob.
+    return _decrypt_chunks(store, key, aead, layout, min(start, end), end)
 
 
-def _parse_header(header: bytes) -> tuple[int, bytes]:
+def _read_layout(store: BlobStore, key: str, plaintext_size: int) -> _Layout:
+    header = b"".join(store.read_range(key, 0, HEADER_SIZE))
     if len(header) != HEADER_SIZE:
-        raise IntegrityError("blob header is truncated")
-    magic, version, chunk_size, prefix = _HEADER.unpack(header)
-    if magic != MAGIC or version != VERSION or chunk_size <= 0:
-        raise IntegrityError("not a blob of a known format")
-    return chunk_size, prefix
+        raise IntegrityError("blob is shorter than its header")
+    magic, version, reserved, chunk_size, prefix = _HEADER.unpack(header)
+    if magic != MAGIC:
+        raise IntegrityError("not a Satchel blob (bad magic)")
+    if version != VERSION:
+        raise IntegrityError(f"unsupported blob format version {version}")
+    if reserved != _RESERVED:
+        raise IntegrityError("reserved header bytes are not zero")
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise IntegrityError(f"unsupported chunk size {chunk_size}")
+    expected = ciphertext_size(plaintext_size, chunk_size)
+    actual = store.stat(key).size
+    if actual != expected:
+        raise IntegrityError(f"blob is {actual} bytes, {expected} expected for this file size")
+    return _Layout(header, prefix, chunk_size, plaintext_size)
 
 
 def _decrypt_chunks(
-    store: BlobStore,
-    key: str,
-    aead: AESGCM,
-    header: bytes,
-    prefix: bytes,
-    chunk_size: int,
-    plaintext_size: int,
-    start: int,
-    end: int,
+    store: BlobStore, key: str, aead: AESGCM, layout: _Layout, start: int, end: int
 ) -> Iterator[bytes]:
-    if start >= end:
-        return
-    last_index = (plaintext_size - 1) // chunk_size
-    last_stored = plaintext_size - last_index * chunk_size + TAG_SIZE
-    stored = chunk_size + TAG_SIZE
-    index, final = start // chunk_size, (end - 1) // chunk_size
-    offset = HEADER_SIZE + index * stored
-    pieces = store.read_range(key, offset, offset + (final - index) * stored + stored, stored)
-    buffer = bytearray()
-    for piece in pieces:
-        buffer += piece
-        while index <= final:
-            want = last_stored if index == last_index else stored
-            if len(buffer) < want:
-                break
-            plain = _open_chunk(aead, prefix, header, index, index == last_index, buffer[:want])
-            del buffer[:want]
-            yield _trim(plain, index * chunk_size, start, end)
-            index += 1
-        if index > final:
-            return
-    raise IntegrityError("blob is truncated")
-
-
-def _open_chunk(
-    aead: AESGCM, prefix: bytes, header: bytes, index: int, last: bool, sealed: bytes | bytearray
-) -> bytes:
+    first, last = start // layout.chunk_size, max(0, end - 1) // layout.chunk_size
+    begin, stop = layout.offset(first), layout.offset(last) + layout.sealed_size(last)
+    pieces = store.read_range(key, begin, stop, piece_size=layout.chunk_size + TAG_SIZE)
     try:
-        return aead.decrypt(_nonce(prefix, index, last), sealed, header)
+        sizes = (layout.sealed_size(index) for index in range(first, last + 1))
+        for index, sealed in enumerate(_regroup(pieces, sizes), first):
+            plain = _open_chunk(aead, layout, index, sealed)
+            offset = index * layout.chunk_size
+            if offset < start or offset + len(plain) > end:
+                plain = plain[max(0, start - offset) : end - offset]
+            if plain:
+                yield plain
+    finally:
+        _close(pieces)  # the consumer may stop early (a client that went away)
+
+
+def _open_chunk(aead: AESGCM, layout: _Layout, index: int, sealed: bytes | bytearray) -> bytes:
+    # Index and last flag are in the nonce: a chunk moved, dropped or added fails here.
+    nonce = _nonce(layout.prefix, index, index == layout.last_index)
+    try:
+        return aead.decrypt(nonce, sealed, layout.header)
     except InvalidTag:
         raise IntegrityError(f"chunk {index} failed authentication") from None
 
 
-def _trim(plain: bytes, offset: int, start: int, end: int) -> bytes:
-    if offset >= start and offset + len(plain) <= end:
-        return plain
-    return plain[max(0, start - offset) : end - offset]
+def _regroup(pieces: Iterator[bytes], sizes: Iterable[int]) -> Iterator[bytes | bytearray]:
+    """Cuts the store's pieces into sealed chunks of the given sizes."""
+    pending = bytearray()
+    for size in sizes:
+        if not pending:
+            piece = next(pieces, b"")
+            if len(piece) == size:  # the usual case: the store hands out whole chunks
+                yield piece
+                continue
+            pending += piece
+        while len(pending) < size:
+            piece = next(pieces, b"")
+            if not piece:
+                raise IntegrityError("blob is truncated")
+            pending += piece
+        yield pending[:size]
+        del pending[:size]
+
+
+def _close(iterator: Iterator[bytes]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()

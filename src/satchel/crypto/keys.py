@@ -1,14 +1,22 @@
-"""Master keys: MultiFernet wraps each file's data key; the first key is the primary."""
+"""Master keys: MultiFernet wraps each file's data key; the first key is the primary.
+
+Key file: one Fernet key per line, primary first; blank lines and ``#`` lines are ignored.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+FINGERPRINT_LENGTH = 12
 
 
 class KeyUnwrapError(Exception):
@@ -17,17 +25,17 @@ class KeyUnwrapError(Exception):
 
 class KeyRing:
     def __init__(self, keys: Sequence[bytes | str]) -> None:
+        if isinstance(keys, str | bytes):
+            raise TypeError("KeyRing takes a list of keys, not one key")
         if not keys:
-            raise ValueError("at least one master key is needed")
-        fernets = []
-        for index, key in enumerate(keys):
-            try:
-                fernets.append(Fernet(key))
-            except (ValueError, TypeError):
-                raise ValueError(f"master key #{index + 1} is not a valid Fernet key") from None
-        raw = keys[0].encode() if isinstance(keys[0], str) else keys[0]
-        self.primary_fingerprint = hashlib.sha256(raw).hexdigest()[:12]
+            raise ValueError("no master key given")
+        fernets = [_fernet(key, number) for number, key in enumerate(keys, 1)]
         self._multi = MultiFernet(fernets)
+        self._fingerprint = fingerprint(keys[0])
+
+    @property
+    def primary_fingerprint(self) -> str:
+        return self._fingerprint
 
     def wrap(self, data_key: bytes) -> bytes:
         return self._multi.encrypt(data_key)
@@ -45,40 +53,111 @@ class KeyRing:
             raise KeyUnwrapError("no master key opens this data key") from None
 
 
-def load_or_create_keyfile(path: Path) -> list[str]:
-    """One key per line; created with one new key (mode 0600) on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _fernet(key: bytes | str, number: int) -> Fernet:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_keyfile(path)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(Fernet.generate_key().decode() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        return Fernet(key)
+    except (ValueError, TypeError):
+        # Neither the key nor the library's message (which may quote it) goes into logs.
+        raise ValueError(
+            f"master key #{number} is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+        ) from None
+
+
+def fingerprint(key: bytes | str) -> str:
+    # Of the decoded key, so that the same key spelled with stray whitespace or without
+    # padding has the same fingerprint. 48 bits of a SHA-256 reveal nothing usable about it.
+    raw = base64.urlsafe_b64decode(key)
+    return hashlib.sha256(raw).hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def load_or_create_keyfile(path: Path) -> list[str]:
+    """The keys in ``path``, primary first; a missing file is created with one new key."""
+    if not path.exists():
+        _create_keyfile(path)
     return _read_keyfile(path)
 
 
+def _create_keyfile(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = _write_private_temp(path, Fernet.generate_key().decode() + "\n")
+    try:
+        # link() publishes a complete file and never over an existing one: of several
+        # processes starting at once, one wins and the others read its key.
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    except OSError:
+        _create_in_place(path, temp.read_text())  # a file system without hard links
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)  # losing the key file in a crash would lose every file
+
+
+def _create_in_place(path: Path, text: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _read_keyfile(path: Path) -> list[str]:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PermissionError(f"{path} is readable by others: chmod 600 it")
-    keys = [line.strip() for line in path.read_text().splitlines()]
-    keys = [key for key in keys if key and not key.startswith("#")]
+    with open(path, encoding="utf-8") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise PermissionError(
+                f"master key file {path} is open to group or others "
+                f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"
+            )
+        keys = _parse_keys(handle.read())
     if not keys:
-        raise ValueError(f"{path} holds no key")
+        raise ValueError(f"master key file {path} holds no key")
     return keys
 
 
+def _parse_keys(text: str) -> list[str]:
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def add_primary_key(path: Path) -> str:
-    """Writes a new key first in the file (atomically), keeping the old ones after it."""
-    old = load_or_create_keyfile(path)
+    """Puts a new key first in ``path`` (atomically), keeping the old keys and comments."""
+    load_or_create_keyfile(path)  # creates a missing file, refuses an insecure one
     new = Fernet.generate_key().decode()
-    temp = path.with_name(path.name + ".new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join([new, *old]) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # Before the first key, so that a comment heading the file stays on top.
+    first = next(number for number, line in enumerate(lines) if _parse_keys(line))
+    lines.insert(first, new)
+    temp = _write_private_temp(path, "\n".join(lines) + "\n")
+    try:
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
     return new
+
+
+def _write_private_temp(path: Path, text: str) -> Path:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

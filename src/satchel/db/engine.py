@@ -12,8 +12,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from satchel.db.migrations_runner import upgrade_to_head
-
 
 class Database:
     def __init__(self, url: str) -> None:
@@ -56,6 +54,8 @@ class Database:
                 yield conn
 
     def migrate(self) -> None:
+        from satchel.db.migrations_runner import upgrade_to_head  # Alembic only when needed
+
         upgrade_to_head(self.engine)
 
     def ping(self) -> None:

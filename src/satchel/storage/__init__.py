@@ -1,4 +1,4 @@
-"""Blob storage backends, chosen by the ``storage`` setting."""
+"""Blob storage backends, chosen by the ``storage`` setting (``scheme`` or ``scheme:location``)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,32 @@ from pathlib import Path
 from satchel.storage.base import BlobStat, BlobStore, BlobWriter
 from satchel.storage.local import LocalBlobStore
 
-
-def _local(argument: str, data_dir: Path) -> BlobStore:
-    return LocalBlobStore(Path(argument) if argument else data_dir / "store")
+StoreFactory = Callable[[str, Path], BlobStore]
 
 
-BACKENDS: dict[str, Callable[[str, Path], BlobStore]] = {"local": _local}
+def _local(location: str, data_dir: Path) -> BlobStore:
+    if not location:
+        return LocalBlobStore(data_dir / "store")
+    path = Path(location)
+    if not path.is_absolute():
+        # Relative to what? The working directory differs between serve, CLI and service units.
+        raise ValueError(
+            f"local storage needs an absolute path (local:/srv/satchel), not {location!r}"
+        )
+    return LocalBlobStore(path)
+
+
+# scheme -> factory(location after the first ":", data_dir)
+BACKENDS: dict[str, StoreFactory] = {"local": _local}
 
 
 def open_store(spec: str, data_dir: Path) -> BlobStore:
-    scheme, _, argument = spec.partition(":")
+    scheme, _, location = spec.strip().partition(":")
     factory = BACKENDS.get(scheme)
     if factory is None:
-        raise ValueError(f"unknown storage backend {scheme!r}; known: {', '.join(BACKENDS)}")
-    return factory(argument, data_dir)
+        known = ", ".join(sorted(BACKENDS))
+        raise ValueError(f"unknown storage backend {scheme!r} (known: {known})")
+    return factory(location, data_dir)
 
 
-__all__ = ["BlobStat", "BlobStore", "BlobWriter", "open_store"]
+__all__ = ["BACKENDS", "BlobStat", "BlobStore", "BlobWriter", "LocalBlobStore", "open_store"]

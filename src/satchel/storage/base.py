@@ -8,16 +8,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 BLOB_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 PIECE_SIZE = 1 << 20
 
 
 def check_key(key: str) -> str:
-    if not BLOB_KEY_RE.fullmatch(key):
+    # fullmatch: with match(), "$" would let a trailing newline through.
+    if not isinstance(key, str) or BLOB_KEY_RE.fullmatch(key) is None:
         raise ValueError("invalid blob key")
     return key
+
+
+def check_range(start: int, end: int | None, piece_size: int) -> None:
+    if start < 0 or (end is not None and end < 0):
+        raise ValueError("byte range offsets must not be negative")
+    if piece_size < 1:
+        raise ValueError("piece_size must be positive")
 
 
 @dataclass(frozen=True)
@@ -27,26 +35,28 @@ class BlobStat:
 
 
 class BlobWriter(Protocol):
-    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Consumes ``data`` before returning: callers may reuse the buffer afterwards."""
 
     def commit(self) -> None:
-        """Durable, then visible under its key in one step."""
+        """Durable, then visible under its key in one step (replacing an older blob)."""
 
     def abort(self) -> None:
         """Discards what was written; idempotent, and a no-op after commit."""
 
-    def __enter__(self) -> BlobWriter: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
+    ) -> None:
+        """Aborts unless committed, whether or not an exception is on its way."""
 
 
 class BlobStore(ABC):
     @abstractmethod
     def open_writer(self, key: str) -> BlobWriter: ...
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> None:
+    def put(self, key: str, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         with self.open_writer(key) as writer:
             for chunk in chunks:
                 writer.write(chunk)
@@ -56,7 +66,11 @@ class BlobStore(ABC):
     def read_range(
         self, key: str, start: int = 0, end: int | None = None, piece_size: int = PIECE_SIZE
     ) -> Iterator[bytes]:
-        """Bytes [start, end) in pieces; FileNotFoundError at once when the blob is missing."""
+        """Bytes [start, end), clipped to the blob, in non-empty pieces of at most piece_size.
+
+        Raises FileNotFoundError on the call itself (not at the first ``next``) when the blob
+        is missing, so that an HTTP handler can still answer 404.
+        """
 
     @abstractmethod
     def stat(self, key: str) -> BlobStat: ...
@@ -66,10 +80,12 @@ class BlobStore(ABC):
         """Idempotent: a missing blob is not an error."""
 
     @abstractmethod
-    def iter_blobs(self) -> Iterator[tuple[str, BlobStat]]: ...
+    def iter_blobs(self) -> Iterator[tuple[str, BlobStat]]:
+        """Every committed blob; blobs added or removed meanwhile may or may not be listed."""
 
     @abstractmethod
-    def sweep_temp(self, older_than: timedelta) -> int: ...
+    def sweep_temp(self, older_than: timedelta) -> int:
+        """Removes unfinished writes idle for longer than ``older_than``; returns how many."""
 
     @abstractmethod
     def check(self) -> None:

@@ -28,8 +28,24 @@ SECURITY_HEADERS = [
 ]
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_cross_site(scope: Scope) -> bool:
+    """A browser sending a form or script request from another site (CSRF)."""
+    headers = dict(scope["headers"])
+    if headers.get(b"sec-fetch-site") == b"cross-site":
+        return True
+    origin = headers.get(b"origin")
+    if origin is None or origin == b"null":
+        return False  # not a browser, or one that sends no origin: nothing ambient to abuse
+    host = headers.get(b"host", b"")
+    return origin.split(b"://", 1)[-1] != host
+
+
 class SecurityHeaders:
-    """Plain ASGI wrapper (no per-request task) adding headers every response needs."""
+    """Plain ASGI wrapper (no per-request task): headers every response needs, and no
+    state-changing request from another site's pages."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,6 +53,10 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] in UNSAFE_METHODS and is_cross_site(scope):
+            response = JSONResponse({"error": "Cross-site request refused"}, status_code=403)
+            await response(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
