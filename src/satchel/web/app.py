@@ -33,11 +33,11 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def is_cross_site(scope: Scope) -> bool:
     """A browser sending a form or script request from another site (CSRF)."""
-    headers = dict(scope["headers"])
+    headers: dict[bytes, bytes] = dict(scope["headers"])
     if headers.get(b"sec-fetch-site") == b"cross-site":
         return True
-    origin = headers.get(b"origin")
-    if origin is None or origin == b"null":
+    origin = headers.get(b"origin", b"null")
+    if origin == b"null":
         return False  # not a browser, or one that sends no origin: nothing ambient to abuse
     host = headers.get(b"host", b"")
     return origin.split(b"://", 1)[-1] != host
