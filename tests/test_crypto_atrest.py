@@ -440,3 +440,18 @@ def test_documented_test_vectors(
     assert read(store, VECTOR_KEY, len(plaintext)) == plaintext
     monkeypatch.setattr(os, "urandom", lambda size: bytes.fromhex("a1b2c3d4")[:size])
     assert encrypt_bytes(plaintext, VECTOR_KEY, 4).hex() == blob
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 1 << 20])
+def test_decrypt_whole_matches_decrypt_range(size: int) -> None:
+    from satchel.crypto.atrest import decrypt_whole
+
+    data, key = os.urandom(size), new_data_key()
+    blob = encrypt_bytes(data, key)
+    assert decrypt_whole(blob, key, size) == data
+    with pytest.raises(IntegrityError):
+        decrypt_whole(blob[:-1], key, size)
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    with pytest.raises(IntegrityError):
+        decrypt_whole(bytes(tampered), key, size)

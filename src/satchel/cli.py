@@ -68,7 +68,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     Database(settings.sqlalchemy_url).migrate()
     master_keys(settings)  # creates the key file once, before the workers start
     _tune_allocator()
-    workers = args.workers or settings.workers
+    workers = args.workers or settings.workers or os.cpu_count() or 1
     print(
         f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
     )

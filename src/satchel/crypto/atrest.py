@@ -205,8 +205,24 @@ def decrypt_range(
     return _decrypt_chunks(store, key, aead, layout, min(start, end), end)
 
 
+def decrypt_whole(blob: bytes, data_key: bytes, plaintext_size: int) -> bytes:
+    """A whole small blob already in memory (one read instead of header, stat and chunks)."""
+    layout = _parse_layout(blob[:HEADER_SIZE], len(blob), plaintext_size)
+    aead = _cipher(data_key)
+    parts = []
+    for index in range(layout.last_index + 1):
+        start = layout.offset(index)
+        sealed = blob[start : start + layout.sealed_size(index)]
+        parts.append(_open_chunk(aead, layout, index, sealed))
+    return b"".join(parts)
+
+
 def _read_layout(store: BlobStore, key: str, plaintext_size: int) -> _Layout:
     header = b"".join(store.read_range(key, 0, HEADER_SIZE))
+    return _parse_layout(header, store.stat(key).size, plaintext_size)
+
+
+def _parse_layout(header: bytes, blob_size: int, plaintext_size: int) -> _Layout:
     if len(header) != HEADER_SIZE:
         raise IntegrityError("blob is shorter than its header")
     magic, version, reserved, chunk_size, prefix = _HEADER.unpack(header)
@@ -219,9 +235,8 @@ def _read_layout(store: BlobStore, key: str, plaintext_size: int) -> _Layout:
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise IntegrityError(f"unsupported chunk size {chunk_size}")
     expected = ciphertext_size(plaintext_size, chunk_size)
-    actual = store.stat(key).size
-    if actual != expected:
-        raise IntegrityError(f"blob is {actual} bytes, {expected} expected for this file size")
+    if blob_size != expected:
+        raise IntegrityError(f"blob is {blob_size} bytes, {expected} expected for this file size")
     return _Layout(header, prefix, chunk_size, plaintext_size)
 
 

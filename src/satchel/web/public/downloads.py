@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from satchel.core.files import Actor, ByteRange, DownloadPlan
 from satchel.core.ids import is_uuid4
+from satchel.crypto.atrest import DEFAULT_CHUNK_SIZE
 from satchel.errors import NotFound, PasswordRequired, SatchelError
 from satchel.web.errors import error_response
 from satchel.web.http import content_disposition, is_cli_client, parse_range, wants_html
@@ -19,6 +20,7 @@ from satchel.web.templates import render
 
 # Bodies up to this size are read in the same worker-thread hop as the lookup.
 INLINE_BYTES = 1 << 20
+SMALL_FILE = DEFAULT_CHUNK_SIZE  # one chunk: read and decrypted in one go
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
@@ -116,6 +118,8 @@ async def _respond(request: Request, state: AppState, plan: DownloadPlan) -> Res
 
 def _read_all(state: AppState, plan: DownloadPlan) -> bytes:
     try:
+        if plan.file.size <= SMALL_FILE:
+            return state.files.read_small(plan.file, plan.start, plan.end)
         return b"".join(state.files.read(plan.file, plan.start, plan.end))
     finally:
         if plan.final:
