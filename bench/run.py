@@ -1,8 +1,9 @@
-"""`make bench`: Satchel against copyparty on loopback, same clients, same run.
+"""`make bench`: Satchel against copyparty on loopback, with the same clients, in the same run.
 
-Measures a 1 GiB multipart upload and its download (MB/s, server CPU seconds, peak RSS),
-64 KiB uploads at concurrency 16 (ab) and 4 KiB downloads for 10 s at 64 connections (wrk),
-prints a table with the ratio Satchel/copyparty and writes JSON to bench/results/.
+Measures a 1 GiB multipart upload and its download (MB/s, server CPU seconds, peak RSS), 200
+uploads of 64 KiB at concurrency 16 (ab) and 4 KiB downloads for 10 s over 64 connections
+(wrk); prints a table with the ratio Satchel/copyparty and the targets, and writes every figure
+to bench/results/<UTC time>.json. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -11,540 +12,192 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-WORK = HERE / "work"
-RESULTS = HERE / "results"
-BENCH_ENV = HERE / ".env"
-COPYPARTY_VERSION = "1.20.26"
-BOUNDARY = "----satchelbench"
-GIB = 1 << 30
-MB = 1_000_000
-TARGETS = {
-    "big_upload_mb_s": 3.0,
-    "big_download_mb_s": 0.7,
-    "small_uploads_per_s": 1.7,
-    "small_downloads_req_s": 1.5,
-}
-P99_LIMIT_MS = 50.0
-RSS_LIMIT_MB = 150.0
+from harness.clients import tool_version
+from harness.data import GIB, KIB, random_file
+from harness.report import evaluate, print_report, targets_json
+from harness.servers import BENCH, ROOT, Copyparty, Satchel, Server
+from harness.session import run_all, servers_up, summarize
+from harness.steps import Step, big_transfer, huge_upload, small_downloads, small_uploads
+
+WORK = BENCH / "work"
+RESULTS = BENCH / "results"
+LOGS = WORK / "logs"
+TOOLS = {"curl": "curl", "ab": "apache2-utils", "wrk": "wrk"}
+VERSION_FLAGS = {"curl": "--version", "ab": "-V", "wrk": "-v"}
+SERVERS: dict[str, type[Server]] = {"satchel": Satchel, "copyparty": Copyparty}
+# --huge only: the default limit of a guest upload (1 GiB) would refuse the 5 GiB file.
+HUGE_SETTINGS = {"SATCHEL_GUEST_MAX_UPLOAD_SIZE": "6GiB"}
 
 
-# -- test data -------------------------------------------------------------------------
-
-
-def make_file(path: Path, size: int) -> Path:
-    if path.exists() and path.stat().st_size == size:
-        return path
-    block = os.urandom(min(size, 64 << 20))
-    with path.open("wb") as out:
-        written, counter = 0, 0
-        while written < size:
-            # A different prefix per block keeps the file incompressible and non-repeating.
-            piece = counter.to_bytes(8, "big") + block[8 : min(len(block), size - written)]
-            out.write(piece)
-            written += len(piece)
-            counter += 1
-    return path
-
-
-def multipart_body(path: Path, field_name: str, extra: dict[str, str]) -> Path:
-    body = path.with_suffix(f".{field_name}.multipart")
-    parts = b"".join(
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-        for k, v in extra.items()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Satchel vs copyparty on loopback (see bench/README.md)"
     )
-    head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field_name}"; '
-        f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    body.write_bytes(parts + head + path.read_bytes() + f"\r\n--{BOUNDARY}--\r\n".encode())
-    return body
-
-
-# -- process measurements --------------------------------------------------------------
-
-
-def tree_pids(root: int) -> list[int]:
-    pids, frontier = [root], [root]
-    while frontier:
-        parent = frontier.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            pids.append(child)
-            frontier.append(child)
-    return pids
-
-
-def cpu_seconds(root: int) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in tree_pids(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
-def rss_mb(root: int) -> float:
-    total = 0
-    for pid in tree_pids(root):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
-
-
-class PeakRss:
-    """Samples the summed RSS of the server's process tree every 20 ms."""
-
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_mb(self.root))
-            self._stop.wait(0.02)
-
-
-# -- servers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        result = subprocess.run(
-            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.stdout.strip() in {"200", "204"}:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in {timeout} s")
-
-
-@dataclass
-class Server:
-    name: str
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        raise NotImplementedError
-
-    def ready_url(self) -> str:
-        raise NotImplementedError
-
-    def upload_args(self, path: Path) -> list[str]:
-        raise NotImplementedError
-
-    def upload_url(self) -> str:
-        raise NotImplementedError
-
-    def upload_field(self) -> tuple[str, dict[str, str]]:
-        raise NotImplementedError
-
-    def download_url(self, curl_output: str, path: Path) -> str:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        argv, env = self.command()
-        log = (self.data_dir.parent / f"{self.name}.log").open("wb")
-        self.process = subprocess.Popen(
-            argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-        wait_http(self.ready_url(), self.process)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-
-class Satchel(Server):
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        satchel = Path(sys.executable).with_name("satchel")
-        env = {
-            "SATCHEL_DATA_DIR": str(self.data_dir),
-            "SATCHEL_PUBLIC_URL": self.base,
-            # A load test from one address would only measure the guest rate limits.
-            "SATCHEL_RATE_LIMITS_ENABLED": "false",
-        }
-        return [str(satchel), "serve", "--host", "127.0.0.1", "--port", str(self.port)], env
-
-    def ready_url(self) -> str:
-        return self.base + "/healthz"
-
-    def upload_args(self, path: Path) -> list[str]:
-        return ["-F", f"files=@{path}", self.upload_url()]
-
-    def upload_url(self) -> str:
-        return self.base + "/upload"
-
-    def upload_field(self) -> tuple[str, dict[str, str]]:
-        return "files", {}
-
-    def download_url(self, curl_output: str, path: Path) -> str:
-        url: str = json.loads(curl_output)["download_url"]
-        return url
-
-
-class Copyparty(Server):
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        exe = BENCH_ENV / "bin" / "copyparty"
-        return [
-            str(exe),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-v",
-            f"{self.data_dir}::rw",
-            "-q",
-        ], {}
-
-    def ready_url(self) -> str:
-        return self.base + "/"
-
-    def upload_args(self, path: Path) -> list[str]:
-        return ["-F", "act=bput", "-F", f"f=@{path}", self.upload_url()]
-
-    def upload_url(self) -> str:
-        return self.base + "/"
-
-    def upload_field(self) -> tuple[str, dict[str, str]]:
-        return "f", {"act": "bput"}
-
-    def download_url(self, curl_output: str, path: Path) -> str:
-        return f"{self.base}/{path.name}"
-
-
-# -- measurements ----------------------------------------------------------------------
-
-
-def settle() -> None:
-    """Writes back what earlier steps left dirty, so no step pays for the one before."""
-    os.sync()
-    time.sleep(1)
-
-
-def curl_transfer(
-    args: list[str], server: Server, timeout: float = 600, keep_body: bool = True
-) -> tuple[float, float, float, str]:
-    """(seconds, cpu seconds, peak RSS MB, body) of one curl transfer."""
-    body = WORK / f"curl-{server.name}.out" if keep_body else Path(os.devnull)
-    settle()
-    cpu_before = cpu_seconds(server.pid)
-    with PeakRss(server.pid) as peak:
-        result = subprocess.run(
-            ["curl", "-sS", "--fail", "-o", str(body), "-w", "%{time_total}", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=True,
-        )
-    cpu = cpu_seconds(server.pid) - cpu_before
-    if not keep_body:
-        return float(result.stdout), cpu, peak.peak, ""
-    text = body.read_text(errors="replace")
-    body.unlink()
-    return float(result.stdout), cpu, peak.peak, text
-
-
-def measure_big(server: Server, big: Path, results: dict[str, Any]) -> None:
-    seconds, cpu, peak, output = curl_transfer(server.upload_args(big), server)
-    size = big.stat().st_size
-    results["big_upload_mb_s"] = size / MB / seconds
-    results["big_upload_cpu_s"] = cpu
-    results["big_upload_peak_rss_mb"] = peak
-    url = server.download_url(output, big)
-    seconds, cpu, peak, _ = curl_transfer([url], server, keep_body=False)
-    results["big_download_mb_s"] = size / MB / seconds
-    results["big_download_cpu_s"] = cpu
-    results["big_download_peak_rss_mb"] = peak
-
-
-def measure_huge(server: Server, huge: Path, results: dict[str, Any]) -> None:
-    seconds, _cpu, peak, _ = curl_transfer(server.upload_args(huge), server, timeout=1800)
-    results["huge_upload_mb_s"] = huge.stat().st_size / MB / seconds
-    results["huge_upload_peak_rss_mb"] = peak
-
-
-def measure_small_uploads(server: Server, small: Path, results: dict[str, Any]) -> None:
-    field_name, extra = server.upload_field()
-    body = multipart_body(small, field_name, extra)
-    settle()
-    with PeakRss(server.pid) as peak:
-        result = subprocess.run(
-            [
-                "ab",
-                "-q",
-                "-n",
-                "200",
-                "-c",
-                "16",
-                "-s",
-                "60",
-                "-p",
-                str(body),
-                "-T",
-                f"multipart/form-data; boundary={BOUNDARY}",
-                server.upload_url(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-    rate = re.search(r"Requests per second:\s+([\d.]+)", result.stdout)
-    failed = re.search(r"Failed requests:\s+(\d+)", result.stdout)
-    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", result.stdout)
-    results["small_uploads_per_s"] = float(rate.group(1)) if rate else 0.0
-    results["small_uploads_failed"] = (int(failed.group(1)) if failed else 0) + (
-        int(non2xx.group(1)) if non2xx else 0
+    parser.add_argument("--only", choices=sorted(SERVERS), help="measure one server only")
+    parser.add_argument("--skip-big", action="store_true", help="skip the 1 GiB transfers")
+    parser.add_argument(
+        "--huge", action="store_true", help="also upload 5 GiB to Satchel (is its RSS flat?)"
     )
-    results["small_uploads_peak_rss_mb"] = peak.peak
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        choices=range(1, 10),
+        metavar="N",
+        help="run every test N times (1-9) and report the medians (default 1)",
+    )
+    return parser.parse_args(argv)
 
 
-def measure_small_downloads(server: Server, small: Path, results: dict[str, Any]) -> None:
-    _, _, _, output = curl_transfer(server.upload_args(small), server)
-    url = server.download_url(output, small)
-    settle()
-    with PeakRss(server.pid) as peak:
-        result = subprocess.run(
-            ["wrk", "-t2", "-c64", "-d10s", "--latency", url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", result.stdout)
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", result.stdout)
-    results["small_downloads_req_s"] = float(rate.group(1)) if rate else 0.0
-    results["small_downloads_p99_ms"] = _ms(p99.group(1), p99.group(2)) if p99 else float("inf")
-    results["small_downloads_errors"] = int(errors.group(1)) if errors else 0
-    results["small_downloads_peak_rss_mb"] = peak.peak
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds through the blocks that stop the servers
 
 
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+# -- set-up ------------------------------------------------------------------------------
 
 
-# -- orchestration ---------------------------------------------------------------------
+def ensure_tools(names: list[str]) -> None:
+    """curl, ab, wrk and copyparty's environment; bench/setup.sh installs what is missing."""
+    missing = [f"{tool} (Debian {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+    if "copyparty" in names and not Copyparty.executable.exists():
+        missing.append("copyparty (into bench/.env)")
+    if not missing:
+        return
+    print(f"missing: {', '.join(missing)}; running bench/setup.sh", flush=True)
+    result = subprocess.run(["bash", str(BENCH / "setup.sh")], timeout=1800, check=False)
+    if result.returncode != 0:
+        print(f"bench/setup.sh failed (exit {result.returncode}): the tests needing it are skipped")
 
 
-Step = Callable[[Server, dict[str, Any]], None]
+def test_files(args: argparse.Namespace) -> dict[str, Path]:
+    WORK.mkdir(exist_ok=True)
+    files = {
+        "small64k": random_file(WORK / "small64k.bin", 64 * KIB),
+        "small4k": random_file(WORK / "small4k.bin", 4 * KIB),
+    }
+    if not args.skip_big:
+        files["big"] = random_file(WORK / "big.bin", GIB)
+    if args.huge and args.only != "copyparty":
+        files["huge"] = random_file(WORK / "huge.bin", 5 * GIB)
+    return files
 
 
-def run_server(server: Server, steps: list[Step]) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    server.data_dir.mkdir(parents=True)
-    print(f"starting {server.name} on {server.base}", flush=True)
-    server.start()
-    try:
-        for step in steps:
-            print(f"  {server.name}: {step.__name__}", flush=True)
-            step(server, results)
-    finally:
-        server.stop()
-    return results
+def plan(files: dict[str, Path], scratch: Path) -> list[Step]:
+    steps: list[Step] = []
+    if "big" in files:
+        steps.append(big_transfer(files["big"], scratch))
+    if shutil.which("ab"):
+        steps.append(small_uploads(files["small64k"]))
+    else:
+        print("ab is missing (Debian apache2-utils, bench/setup.sh): no 64 KiB upload test")
+    if shutil.which("wrk"):
+        steps.append(small_downloads(files["small4k"], scratch))
+    else:
+        print("wrk is missing (Debian wrk, bench/setup.sh): no 4 KiB download test")
+    if "huge" in files:
+        steps.append(huge_upload(files["huge"], scratch))
+    return steps
 
 
-def check_tools() -> None:
-    missing = [tool for tool in ("curl", "ab", "wrk") if shutil.which(tool) is None]
-    if missing or not (BENCH_ENV / "bin" / "copyparty").exists():
-        print(f"setting up the bench environment (missing: {', '.join(missing) or 'copyparty'})")
-        subprocess.run(["bash", str(HERE / "setup.sh")], check=True)
+# -- the record ------------------------------------------------------------------------
 
 
 def git_commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    return result.stdout.strip() or "unknown"
+    """HEAD's short commit, read from .git (no git process: git may not even be installed)."""
+    git = ROOT / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head[:7]
+        ref = head.removeprefix("ref: ")
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()[:7]
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line[:7]
+    except OSError:
+        pass
+    return "unknown"
 
 
-def evaluate(satchel: dict[str, Any], copyparty: dict[str, Any]) -> dict[str, Any]:
-    verdict: dict[str, Any] = {}
-    for name, target in TARGETS.items():
-        if name in satchel and copyparty.get(name):
-            ratio = satchel[name] / copyparty[name]
-            verdict[name] = {"ratio": ratio, "target": target, "pass": ratio >= target}
-    if "small_downloads_p99_ms" in satchel:
-        p99 = satchel["small_downloads_p99_ms"]
-        verdict["small_downloads_p99_ms"] = {
-            "value": p99,
-            "limit": P99_LIMIT_MS,
-            "pass": p99 < P99_LIMIT_MS,
-        }
-    peaks = [v for k, v in satchel.items() if k.endswith("peak_rss_mb")]
-    if peaks:
-        verdict["peak_rss_mb"] = {
-            "value": max(peaks),
-            "limit": RSS_LIMIT_MB,
-            "pass": max(peaks) < RSS_LIMIT_MB,
-        }
-    return verdict
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    meminfo = Path("/proc/meminfo").read_text().split()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": models[0] if models else "unknown",
+        "memory_gb": round(int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024 / 1e9, 1),
+        "kernel": os.uname().release,
+        "python": platform.python_version(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+    }
 
 
-def print_table(
-    satchel: dict[str, Any], copyparty: dict[str, Any], verdict: dict[str, Any]
-) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Satchel vs copyparty (loopback, same clients, same run)")
-    for column in ("figure", "Satchel", "copyparty", "Satchel/copyparty", "target"):
-        table.add_column(column, justify="right" if column != "figure" else "left")
-    for name in sorted(set(satchel) | set(copyparty)):
-        mine, theirs = satchel.get(name), copyparty.get(name)
-        ratio = (
-            f"{mine / theirs:.2f}"
-            if isinstance(mine, float) and isinstance(theirs, float) and theirs
-            else ""
-        )
-        target = verdict.get(name, {})
-        mark = (
-            ""
-            if not target
-            else f"{'PASS' if target['pass'] else 'FAIL'} {target.get('target', target.get('limit'))}"
-        )
-        table.add_row(name, _fmt(mine), _fmt(theirs), ratio, mark)
-    Console().print(table)
-    for name, outcome in verdict.items():
-        if not outcome["pass"]:
-            print(f"FAIL {name}: {outcome}")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if value < 1000 else f"{value:,.0f}"
-    return str(value)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["satchel", "copyparty"])
-    parser.add_argument("--skip-big", action="store_true", help="skip the 1 GiB transfer")
-    parser.add_argument(
-        "--huge", action="store_true", help="also upload 5 GiB to Satchel (peak RSS)"
-    )
-    args = parser.parse_args()
-    check_tools()
-    WORK.mkdir(exist_ok=True)
+def write_record(record: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    big = make_file(WORK / "big.bin", GIB) if not args.skip_big else None
-    small64 = make_file(WORK / "small64k.bin", 64 * 1024)
-    small4 = make_file(WORK / "small4k.bin", 4 * 1024)
+    out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    partial = out.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    partial.replace(out)
+    return out
 
-    steps: list[Step] = []
-    if big is not None:
-        steps.append(lambda s, r: measure_big(s, big, r))
-        steps[-1].__name__ = "1 GiB upload and download"
-    steps.append(lambda s, r: measure_small_uploads(s, small64, r))
-    steps[-1].__name__ = "64 KiB uploads, c=16"
-    steps.append(lambda s, r: measure_small_downloads(s, small4, r))
-    steps[-1].__name__ = "4 KiB downloads, c=64, 10 s"
 
-    figures: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="satchel-bench-", dir=WORK) as tmp:
-        if args.only in (None, "satchel"):
-            satchel_steps = list(steps)
-            if args.huge:
-                huge = make_file(WORK / "huge.bin", 5 * GIB)
-                satchel_steps.append(lambda s, r: measure_huge(s, huge, r))
-                satchel_steps[-1].__name__ = "5 GiB upload"
-            figures["satchel"] = run_server(
-                Satchel("satchel", Path(tmp) / "satchel"), satchel_steps
-            )
-        if args.only in (None, "copyparty"):
-            figures["copyparty"] = run_server(
-                Copyparty("copyparty", Path(tmp) / "copyparty"), steps
-            )
+# -- the run ---------------------------------------------------------------------------
 
-    satchel, copyparty = figures.get("satchel", {}), figures.get("copyparty", {})
-    verdict = evaluate(satchel, copyparty)
-    print_table(satchel, copyparty, verdict)
-    record = {
+
+def run(args: argparse.Namespace) -> int:
+    names = [args.only] if args.only else list(SERVERS)
+    ensure_tools(names)
+    if not shutil.which("curl"):
+        print("curl is missing and bench/setup.sh could not install it: nothing to measure")
+        return 1
+    if os.getloadavg()[0] > 0.5:
+        print(f"note: load average {os.getloadavg()[0]:.2f}: other work on the machine skews this")
+    files = test_files(args)
+    record: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "kernel": platform.release(),
-            "python": platform.python_version(),
-        },
-        "copyparty_version": COPYPARTY_VERSION,
-        "satchel": satchel,
-        "copyparty": copyparty,
-        "targets": verdict,
+        "machine": machine(),
+        "options": {key: getattr(args, key) for key in ("only", "skip_big", "huge", "repeat")},
+        "tools": {tool: tool_version([tool, flag]) for tool, flag in VERSION_FLAGS.items()},
+        "servers": {},
     }
-    out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"written {out.relative_to(ROOT)}")
+    with tempfile.TemporaryDirectory(prefix="run-", dir=WORK) as tmp:
+        kinds = [SERVERS[name] for name in names]
+        extra = {"satchel": HUGE_SETTINGS} if "huge" in files else {}
+        with servers_up(kinds, Path(tmp), LOGS, record["servers"], extra) as servers:
+            runs = run_all(servers, plan(files, Path(tmp)), args.repeat)
+    satchel, copyparty = summarize(runs.get("satchel", {})), summarize(runs.get("copyparty", {}))
+    targets = evaluate(satchel, copyparty)
+    record["copyparty_version"] = record["servers"].get("copyparty", {}).get("version")
+    record.update(satchel=satchel, copyparty=copyparty, targets=targets_json(targets), runs=runs)
+    print()
+    print_report(satchel, copyparty, targets, record["servers"])
+    print(f"\nwritten {write_record(record).relative_to(ROOT)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started in background
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the servers are stopped, no results written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Tools of the benchmark: curl, ApacheBench and wrk from Debian, copyparty from PyPI in its
-# own environment (bench/.env), so it never mixes with Satchel's.
+# The tools of `make bench` (bench/run.py runs this when one is missing):
+#   curl, ApacheBench (ab, Debian apache2-utils) and wrk, from Debian with apt-get;
+#   copyparty from PyPI into an environment of its own, bench/.env, never mixed with Satchel's.
 set -euo pipefail
+
+COPYPARTY_VERSION=1.20.26
 here="$(cd "$(dirname "$0")" && pwd)"
-need=()
-command -v curl >/dev/null || need+=(curl)
-command -v ab >/dev/null || need+=(apache2-utils)
-command -v wrk >/dev/null || need+=(wrk)
-if ((${#need[@]})); then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+
+packages=()
+command -v curl >/dev/null || packages+=(curl)
+command -v ab >/dev/null || packages+=(apache2-utils)
+command -v wrk >/dev/null || packages+=(wrk)
+if ((${#packages[@]})); then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  echo "installing ${packages[*]} with apt-get"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
-if [ ! -x "$here/.env/bin/copyparty" ]; then
+
+if ! "$here/.env/bin/copyparty" --version 2>/dev/null | grep -q "v$COPYPARTY_VERSION "; then
+  echo "installing copyparty $COPYPARTY_VERSION into bench/.env"
+  rm -rf "$here/.env"
   python3 -m venv "$here/.env"
-  "$here/.env/bin/pip" install --quiet "copyparty==1.20.26"
+  "$here/.env/bin/pip" install --quiet --disable-pip-version-check "copyparty==$COPYPARTY_VERSION"
 fi

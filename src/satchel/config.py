@@ -247,7 +247,9 @@ SETTINGS: tuple[Setting, ...] = (
         "A blob with no metadata is deleted once it is older than this.",
     ),
     Setting("log_level", "info", parse_str, "Log level: debug, info, warning, error."),
-    Setting("workers", 0, parse_int, "Worker processes of `satchel serve`; 0 means one per CPU core."),
+    Setting(
+        "workers", 0, parse_int, "Worker processes of `satchel serve`; 0 means one per CPU core."
+    ),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 

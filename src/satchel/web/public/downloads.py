@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 
 from starlette.requests import Request
@@ -20,6 +21,8 @@ from satchel.web.templates import render
 
 # Bodies up to this size are read in the same worker-thread hop as the lookup.
 INLINE_BYTES = 1 << 20
+# Read and decrypt a few chunks per worker-thread hop; each is still sent on its own.
+PIECES_PER_HOP = 4
 SMALL_FILE = DEFAULT_CHUNK_SIZE  # one chunk: read and decrypted in one go
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
@@ -130,11 +133,16 @@ async def _stream(
     state: AppState, plan: DownloadPlan, pieces: Iterator[bytes]
 ) -> AsyncIterator[bytes]:
     try:
-        while piece := await asyncio.to_thread(next, pieces, b""):
-            yield piece
+        while batch := await asyncio.to_thread(_take, pieces, PIECES_PER_HOP):
+            for piece in batch:
+                yield piece
     finally:
         if plan.final:
             await asyncio.shield(asyncio.to_thread(state.files.finish_final_download, plan.file.id))
+
+
+def _take(pieces: Iterator[bytes], count: int) -> list[bytes]:
+    return list(itertools.islice(pieces, count))
 
 
 def _headers(plan: DownloadPlan) -> dict[str, str]:

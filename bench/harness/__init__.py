@@ -1,0 +1,1 @@
+"""The pieces of `make bench`: test data, /proc readings, the two servers, the clients, the report."""
