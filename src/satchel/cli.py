@@ -72,10 +72,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
     )
-    # The server process is replaced by granian's own, so that the process the workers fork
-    # from holds neither the migrations nor the app (each worker builds its own).
+    # The process is replaced by a fresh one that imports the app's modules and starts
+    # granian: the workers it forks share those pages instead of each importing its own
+    # copy, and none of them carries the migrations. Each worker builds its own app.
     argv = [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--http", "1",
+        sys.executable, "-c", _PRELOAD_AND_RUN_GRANIAN,
+        "--interface", "asgi", "--loop", "uvloop", "--http", "1",
         "--host", args.host, "--port", str(args.port), "--workers", str(workers),
         "--log-level", settings.log_level, "--no-ws",
         "--access-log" if args.access_log else "--no-access-log",
@@ -84,6 +86,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - our interpreter, fixed arguments
     return 0  # not reached
+
+
+_PRELOAD_AND_RUN_GRANIAN = (
+    "import gc, runpy, satchel.web.app; gc.freeze(); "
+    "runpy.run_module('granian', run_name='__main__', alter_sys=True)"
+)
 
 
 def _tune_allocator() -> None:

@@ -22,7 +22,7 @@ from satchel.web.templates import render
 # Bodies up to this size are read in the same worker-thread hop as the lookup.
 INLINE_BYTES = 1 << 20
 # Read and decrypt a few chunks per worker-thread hop; each is still sent on its own.
-PIECES_PER_HOP = 4
+PIECES_PER_HOP = 2
 SMALL_FILE = DEFAULT_CHUNK_SIZE  # one chunk: read and decrypted in one go
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
