@@ -127,3 +127,32 @@ def test_unicode_file_name_in_content_disposition(client: TestClient) -> None:
     disposition = client.get(path_of(result["download_url"])).headers["content-disposition"]
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9%202026.txt" in disposition
     assert 'filename="r_sum_ 2026.txt"' in disposition
+
+
+def test_unlimited_downloads_are_counted_in_batches(client: TestClient) -> None:
+    from sqlalchemy import select
+
+    from satchel.db.models import StoredFile
+
+    result = upload(client, b"popular")
+    url = path_of(result["download_url"])
+    for _ in range(3):
+        assert client.get(url).status_code == 200
+    assert client.get(result["redirect"]).json()["downloads"] == 3  # pending ones included
+    files = client.app.state.satchel.files  # type: ignore[attr-defined]
+    with files.db.read() as session:
+        assert session.scalar(select(StoredFile.downloads)) == 0
+    assert files.counter.flush() == 1
+    with files.db.read() as session:
+        assert session.scalar(select(StoredFile.downloads)) == 3
+    assert client.get(result["redirect"]).json()["downloads"] == 3
+
+
+def test_setting_a_limit_counts_pending_downloads_first(client: TestClient) -> None:
+    result = upload(client, b"popular")
+    url = path_of(result["download_url"])
+    for _ in range(2):
+        client.get(url)
+    client.post(result["redirect"], data={"max_downloads": "3"})
+    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 410
