@@ -61,11 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from satchel.db.engine import Database
     from satchel.web.state import master_keys
 
     settings.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Database(settings.sqlalchemy_url).migrate()
+    _migrate_once(settings)
     master_keys(settings)  # creates the key file once, before the workers start
     _tune_allocator()
     workers = args.workers or settings.workers or os.cpu_count() or 1
@@ -94,6 +93,16 @@ _PRELOAD_AND_RUN_GRANIAN = (
 )
 
 
+def _migrate_once(settings: Settings) -> None:
+    from satchel.db.engine import Database
+
+    db = Database(settings.sqlalchemy_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+
+
 def _tune_allocator() -> None:
     """Fixed glibc malloc thresholds for the worker processes (they read them at start).
 
@@ -108,9 +117,7 @@ def _tune_allocator() -> None:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from satchel.db.engine import Database
-
-    Database(settings.sqlalchemy_url).migrate()
+    _migrate_once(settings)
     print("database is up to date")
     return 0
 
@@ -131,8 +138,11 @@ def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
 
         keys = KeyRing(load_or_create_keyfile(path))
     db = Database(settings.sqlalchemy_url)
-    db.migrate()
-    count = rewrap_all(db, keys)
+    try:
+        db.migrate()
+        count = rewrap_all(db, keys)
+    finally:
+        db.dispose()
     print(f"re-wrapped {count} data key(s) under primary key {keys.primary_fingerprint}")
     return 0
 
@@ -141,9 +151,12 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
     from satchel.web.state import build_state
 
     state = build_state(settings)
-    state.db.migrate()
-    for job in state.jobs.jobs:
-        print(f"{job.name}: {job.run()}")
+    try:
+        state.db.migrate()
+        for job in state.jobs.jobs:
+            print(f"{job.name}: {job.run()}")
+    finally:
+        state.db.dispose()
     return 0
 
 
