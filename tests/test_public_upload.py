@@ -120,3 +120,45 @@ def test_upload_page_has_a_form(client: TestClient) -> None:
     assert page.status_code == 200
     assert 'action="/upload"' in page.text
     assert 'enctype="multipart/form-data"' in page.text
+
+
+def test_nameless_file_part_with_content_gets_a_name(client: TestClient) -> None:
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename=""\r\n\r\nhi\r\n--b--\r\n'
+    )
+    response = client.post(
+        "/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "file"
+
+
+def test_control_and_bidi_characters_are_removed_from_names(client: TestClient) -> None:
+    response = client.post("/upload", files={"files": ("a\u202etxt.exe", b"x")})
+    assert response.json()["name"] == "atxt.exe"
+
+
+def test_odd_content_types_are_not_sent_back(client: TestClient) -> None:
+    for declared in ("text/€", "text/plain, text/html", "text/html\x0bX", "nonsense"):
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n'
+            b"Content-Type: " + declared.encode() + b"\r\n\r\nhi\r\n--b--\r\n"
+        )
+        response = client.post(
+            "/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+        )
+        assert response.status_code == 200, declared
+        download = client.get(path_of(response.json()["download_url"]))
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "application/octet-stream"
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.pdf"\r\n'
+        b"Content-Type: Application/PDF\r\n\r\nhi\r\n--b--\r\n"
+    )
+    response = client.post(
+        "/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert (
+        client.get(path_of(response.json()["download_url"])).headers["content-type"]
+        == "application/pdf"
+    )

@@ -15,7 +15,7 @@ from typing import IO, cast
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser
 
 from satchel.core.ids import new_blob_key
-from satchel.core.names import make_unique, safe_filename
+from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.crypto.atrest import EncryptingWriter, decrypt_range, new_data_key
 from satchel.errors import BadRequest, InsufficientStorage, TooLarge
 from satchel.storage.base import BlobStore, BlobWriter
@@ -159,7 +159,7 @@ class UploadIngest:
         if segment.name not in FILE_FIELDS:
             raise BadRequest(f"Unexpected file field {segment.name!r}: use 'files' or 'file'")
         self._pending_name = segment.filename or ""
-        self._pending_type = segment.content_type or "application/octet-stream"
+        self._pending_type = safe_content_type(segment.content_type)
         self._entry_started = False
 
     def _file_data(self, data: bytes | memoryview) -> None:
@@ -197,8 +197,6 @@ class UploadIngest:
     # -- files --------------------------------------------------------------------------
 
     def _open_entry(self) -> None:
-        if not self._pending_name:
-            raise BadRequest("Empty file name")
         if len(self._names) >= MAX_FILES:
             raise BadRequest(f"Too many files (at most {MAX_FILES})")
         self._entry_started = True

@@ -6,11 +6,25 @@ import re
 import unicodedata
 
 MAX_NAME_BYTES = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MIME_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+DEFAULT_TYPE = "application/octet-stream"
+
+
+def _printable(text: str) -> str:
+    # Control (Cc) and format (Cf) characters: NUL, C1 controls, bidirectional overrides
+    # that make "a\u202etxt.exe" look like "aexe.txt", zero-width characters.
+    return "".join(c for c in text if unicodedata.category(c) not in {"Cc", "Cf"})
+
+
+def safe_content_type(raw: str | None) -> str:
+    """A client's type only when it is a plain ``type/subtype`` token (it is sent back as a header)."""
+    return raw.lower() if raw and _MIME_TYPE.fullmatch(raw) else DEFAULT_TYPE
 
 
 def safe_filename(raw: str, fallback: str = "file") -> str:
-    name = _CONTROL.sub("", unicodedata.normalize("NFC", raw))
+    name = _printable(unicodedata.normalize("NFC", raw))
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     name = name.lstrip(".").strip() if set(name) <= {"."} else name
     if not name or name in {".", ".."}:

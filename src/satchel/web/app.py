@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,7 +32,7 @@ SECURITY_HEADERS = [
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def is_cross_site(scope: Scope) -> bool:
+def is_cross_site(scope: Scope, public_origin: bytes) -> bool:
     """A browser sending a form or script request from another site (CSRF)."""
     headers: dict[bytes, bytes] = dict(scope["headers"])
     if headers.get(b"sec-fetch-site") == b"cross-site":
@@ -39,22 +40,24 @@ def is_cross_site(scope: Scope) -> bool:
     origin = headers.get(b"origin", b"null")
     if origin == b"null":
         return False  # not a browser, or one that sends no origin: nothing ambient to abuse
-    host = headers.get(b"host", b"")
-    return origin.split(b"://", 1)[-1] != host
+    # The configured public URL, or the Host the request came to (a proxy may rewrite it).
+    return origin != public_origin and origin.split(b"://", 1)[-1] != headers.get(b"host", b"")
 
 
 class SecurityHeaders:
     """Plain ASGI wrapper (no per-request task): headers every response needs, and no
     state-changing request from another site's pages."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, public_url: str = "") -> None:
         self.app = app
+        parts = urlsplit(public_url)
+        self.public_origin = f"{parts.scheme}://{parts.netloc}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in UNSAFE_METHODS and is_cross_site(scope):
+        if scope["method"] in UNSAFE_METHODS and is_cross_site(scope, self.public_origin):
             response = JSONResponse({"error": "Cross-site request refused"}, status_code=403)
             await response(scope, receive, send)
             return
@@ -112,22 +115,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        import os
-        import sys
-
-        if os.environ.get("X_THREADS"):
-            asyncio.get_running_loop().set_default_executor(
-                ThreadPoolExecutor(int(os.environ["X_THREADS"]))
-            )
-        if os.environ.get("X_SWITCH"):
-            sys.setswitchinterval(float(os.environ["X_SWITCH"]))
+        # Worker threads mostly wait on fsync and the database, not on the CPU: the default
+        # pool (cores + 4) would cap concurrent uploads at six.
+        executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="satchel")
+        asyncio.get_running_loop().set_default_executor(executor)
         if run_jobs:
             state.jobs.start(tick=min(30.0, float(settings.job_interval)))
+        flusher = asyncio.create_task(_flush_counts(state))
         try:
             yield
         finally:
+            flusher.cancel()
             state.jobs.stop()
+            await asyncio.to_thread(state.files.counter.flush)
             state.db.dispose()
+            executor.shutdown(wait=False)
 
     routes = [Route("/healthz", healthz), Route("/readyz", readyz), *public.routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -142,4 +144,4 @@ def create_server_app() -> ASGIApp:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    return SecurityHeaders(create_app(settings, migrate=False))
+    return SecurityHeaders(create_app(settings, migrate=False), settings.public_url)
