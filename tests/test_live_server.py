@@ -80,3 +80,25 @@ def test_readyz(live_server: LiveServer) -> None:
     response = httpx.get(live_server.url + "/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_options_sent_before_the_file_are_refused_before_the_body_is_read(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        for _ in range(64):
+            out.write(os.urandom(1 << 20))
+    for field, status in (
+        ("is_temp=false", "401"),
+        ("expires=never", "400"),
+        ("max_downloads=-2", "400"),
+    ):
+        result = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}", "-F", field,
+             "-F", f"files=@{big}", f"{live_server.url}/upload"],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        code, sent = result.stdout.split()
+        assert code == status, field
+        assert float(sent) < 32 * (1 << 20), f"{field}: the server read {sent} bytes first"

@@ -176,15 +176,20 @@ class FileService:
 
     # -- downloads ----------------------------------------------------------------------
 
+    def lookup(self, public_id: str) -> StoredFile:
+        return self._by_public_id(public_id)
+
     def plan_download(
         self,
-        public_id: str,
+        public_id: str | StoredFile,
         actor: Actor,
         password: str | None,
         byte_range: ByteRange | None,
         counts: bool,
     ) -> DownloadPlan:
-        record = self._servable(self._by_public_id(public_id))
+        """``public_id`` may be the record of an earlier ``lookup``."""
+        found = self._by_public_id(public_id) if isinstance(public_id, str) else public_id
+        record = self._servable(found)
         self._check_access(record, actor, password)
         start, end = byte_range.resolve(record.size) if byte_range else (0, record.size)
         partial = byte_range is not None

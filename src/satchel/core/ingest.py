@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, cast
@@ -79,9 +80,15 @@ class _ZipStream:
 
 class UploadIngest:
     def __init__(
-        self, store: BlobStore, boundary: str, content_length: int, max_bytes: int
+        self,
+        store: BlobStore,
+        boundary: str,
+        content_length: int,
+        max_bytes: int,
+        before_first_file: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.store = store
+        self.before_first_file = before_first_file
         self.max_bytes = max_bytes
         self.parser = PushMultipartParser(
             boundary, content_length, max_header_count=16, max_segment_count=MAX_FIELDS + MAX_FILES
@@ -158,6 +165,8 @@ class UploadIngest:
             return
         if segment.name not in FILE_FIELDS:
             raise BadRequest(f"Unexpected file field {segment.name!r}: use 'files' or 'file'")
+        if not self._names and self.before_first_file is not None:
+            self.before_first_file(self.fields)
         self._pending_name = segment.filename or ""
         self._pending_type = safe_content_type(segment.content_type)
         self._entry_started = False

@@ -114,6 +114,15 @@ class UploadOptions:
         )
 
 
+def options_so_far(fields: Mapping[str, str], max_expiry: int) -> UploadOptions:
+    """The options sent before the first file: every one present is checked now, so that a bad
+    value is refused before a large body is read. E2E is checked once salt and IV are both in."""
+    present = dict(fields)
+    if not (present.get("e2e_salt") and present.get("e2e_iv")):
+        present["e2e"] = "false"
+    return UploadOptions.from_fields(present, max_expiry)
+
+
 def _parse_folder_id(value: str) -> int | None:
     text = value.strip()
     if not text or text in {"0", "null"}:

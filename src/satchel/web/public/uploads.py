@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from satchel.core.files import Actor, CreatedUpload
 from satchel.core.ingest import IngestedBlob, UploadIngest
-from satchel.core.options import UploadOptions
+from satchel.core.options import UploadOptions, options_so_far
 from satchel.errors import BadRequest, InsufficientStorage, TooLarge
 from satchel.web.http import wants_html
 from satchel.web.public.views import upload_result
@@ -40,7 +40,12 @@ async def upload(request: Request) -> Response:
     max_bytes = _max_upload(state, actor)
     content_length = _checked_length(request, max_bytes)
     _check_free_space(state, content_length)
-    ingest = UploadIngest(state.files.store, boundary, content_length or -1, max_bytes)
+
+    def check_early(fields: dict[str, str]) -> None:
+        options = options_so_far(fields, state.settings.max_expiry)
+        state.files.check_upload_options(options, actor)
+
+    ingest = UploadIngest(state.files.store, boundary, content_length or -1, max_bytes, check_early)
     try:
         last_batch = await _stream_into(request, ingest)
         blob, created = await asyncio.to_thread(_complete, state, ingest, last_batch, actor)
