@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import uuid
+
+import pytest
 from starlette.testclient import TestClient
 
 from satchel.config import Settings
@@ -60,3 +64,26 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(settings: Settings)
         stranger = TestClient(app, client=("192.0.2.50", 4000))
         assert stranger.get(path, headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 200
         assert stranger.get(path, headers={"X-Forwarded-For": "198.51.100.8"}).status_code == 429
+
+
+REDIS_URL = os.environ.get("SATCHEL_TEST_REDIS_URL", "")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="SATCHEL_TEST_REDIS_URL is not set (CI sets it)")
+def test_limits_shared_through_redis(settings: Settings) -> None:
+    """Two apps (two workers or instances) on one Redis share one budget."""
+    address = ".".join(
+        ["10", *(str(b) for b in uuid.uuid4().bytes[:3])]
+    )  # a fresh budget every run
+    shared = settings.replace(
+        rate_limits_enabled=True,
+        rate_limits=_parse("download=3/minute:100/minute"),
+        rate_limit_storage=REDIS_URL,
+    )
+    first = TestClient(create_app(shared, migrate=False, run_jobs=False), client=(address, 1))
+    second = TestClient(create_app(shared, migrate=False, run_jobs=False), client=(address, 2))
+    with first, second:
+        result = first.post("/upload", files={"files": ("a", b"x")}).json()
+        path = "/" + result["download_url"].split("/", 3)[3]
+        statuses = [client.get(path).status_code for client in (first, second, first, second)]
+    assert statuses == [200, 200, 200, 429]

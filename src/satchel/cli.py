@@ -71,6 +71,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
     )
+    if (
+        workers > 1
+        and settings.rate_limits_enabled
+        and settings.rate_limit_storage.startswith("memory")
+    ):
+        print(
+            f"note: rate limits are counted per worker ({workers} workers, memory storage); "
+            "set SATCHEL_RATE_LIMIT_STORAGE=redis://… to share them",
+            flush=True,
+        )
     # The process is replaced by a fresh one that imports the app's modules and starts
     # granian: the workers it forks share those pages instead of each importing its own
     # copy, and none of them carries the migrations. Each worker builds its own app.

@@ -128,6 +128,7 @@ def create_app(
             flusher.cancel()
             state.jobs.stop()
             await asyncio.to_thread(state.files.counter.flush)
+            await state.limiter.close()
             state.db.dispose()
             executor.shutdown(wait=False)
 

@@ -20,11 +20,18 @@ class RateLimiter:
         if not uri.startswith("async+"):
             uri = "async+" + uri
         options = {"implementation": "redispy"} if "redis" in uri else {}
-        self.strategy = MovingWindowRateLimiter(storage_from_string(uri, **options))  # type: ignore[arg-type]
+        self.storage = storage_from_string(uri, **options)  # type: ignore[arg-type]
+        self.strategy = MovingWindowRateLimiter(self.storage)
         self.table: dict[str, tuple[list[RateLimitItem], list[RateLimitItem]]] = {
             name: (parse_many(limit.guest), parse_many(limit.user))
             for name, limit in settings.rate_limits.items()
         }
+
+    async def close(self) -> None:
+        """Closes a Redis connection pool (the memory storage holds nothing to close)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
     async def hit(self, endpoint: str, actor: Actor) -> None:
         if not self.enabled:
