@@ -93,7 +93,7 @@ async def readyz(request: Request) -> Response:
 
 
 COUNT_FLUSH_SECONDS = 2.0
-WORKER_THREADS = 64
+WORKER_THREADS = 32
 
 
 async def _flush_counts(state: AppState) -> None:
@@ -116,7 +116,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Worker threads mostly wait on fsync and the database, not on the CPU: the default
-        # pool (cores + 4) would cap concurrent uploads at six.
+        # pool (cores + 4) would cap concurrent uploads at six. 32 keeps the memory in bounds.
         executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="satchel")
         asyncio.get_running_loop().set_default_executor(executor)
         if run_jobs:
