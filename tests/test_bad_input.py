@@ -164,3 +164,22 @@ def test_manage_rejects_bad_values(client: TestClient) -> None:
         result["redirect"], content=b"x" * 70_000, headers={"Content-Type": "text/plain"}
     )
     assert too_big.status_code == 413
+
+
+def test_upload_whose_temp_file_was_swept_gets_a_clear_error(settings: Settings) -> None:
+    from datetime import timedelta
+
+    from satchel.core.ingest import UploadIngest
+    from satchel.errors import RequestTimeout
+    from satchel.storage import open_store
+
+    store = open_store("local", settings.data_path)
+    ingest = UploadIngest(store, BOUNDARY, -1, 1 << 30)
+    body = multipart(("files", "a.bin", os.urandom(3000)))
+    ingest.feed(body[:-100])
+    assert store.sweep_temp(timedelta(seconds=-1)) == 1  # as if it had been idle for hours
+    ingest.feed(body[-100:])
+    with pytest.raises(RequestTimeout):
+        ingest.finish()
+    ingest.abort()
+    assert leftovers(settings) == []

@@ -40,6 +40,10 @@ class Gone(SatchelError):
     message = "Download limit reached, file has been removed"
 
 
+class RequestTimeout(SatchelError):
+    message = "Upload stalled too long and was discarded: send it again"
+
+
 class TooLarge(SatchelError):
     message = "File too large"
 

@@ -18,7 +18,7 @@ from multipart import MultipartError, MultipartSegment, ParserLimitReached, Push
 from satchel.core.ids import new_blob_key
 from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.crypto.atrest import EncryptingWriter, decrypt_range, new_data_key
-from satchel.errors import BadRequest, InsufficientStorage, TooLarge
+from satchel.errors import BadRequest, InsufficientStorage, RequestTimeout, TooLarge
 from satchel.storage.base import BlobStore, BlobWriter
 
 FILE_FIELDS = frozenset({"files", "file"})
@@ -263,4 +263,7 @@ def _zip_info(name: str) -> zipfile.ZipInfo:
 def _storage_error(exc: OSError) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage("Server storage is full")
+    if isinstance(exc, FileNotFoundError):
+        # The temp file was swept as stale (idle longer than SATCHEL_TEMP_MAX_AGE).
+        return RequestTimeout()
     return exc
