@@ -112,3 +112,30 @@ def test_a_held_lease_blocks_other_instances(client: TestClient) -> None:
     assert (
         JobRunner(state.db, runner.jobs, clock=lambda: now + timedelta(minutes=1)).run_due() == []
     )
+
+
+def test_a_running_job_keeps_its_lease(client: TestClient) -> None:
+    import threading
+
+    state = state_of(client)
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(10)
+        return "slow done"
+
+    lease = timedelta(milliseconds=300)
+    first = JobRunner(state.db, [Job("slow", timedelta(seconds=0), slow, lease=lease)])
+    worker = threading.Thread(target=first.run_due)
+    worker.start()
+    assert started.wait(5)
+    time.sleep(0.8)  # well past the first lease: only renewals keep it
+    other = JobRunner(state.db, [Job("slow", timedelta(seconds=0), lambda: "stolen", lease=lease)])
+    assert other.run_due() == []
+    release.set()
+    worker.join(10)
+    with state.db.read() as session:
+        row = session.get(JobLease, "slow")
+        assert row is not None
+        assert row.last_result == "slow done"

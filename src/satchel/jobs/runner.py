@@ -82,6 +82,20 @@ class JobRunner:
             won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
         return bool(won)
 
+    def _renew_until(self, job: Job, done: threading.Event) -> None:
+        """Extends the lease while the job runs, so a long run is never taken over."""
+        while not done.wait(job.lease.total_seconds() / 3):
+            statement = (
+                update(JobLease)
+                .where(JobLease.name == job.name, JobLease.owner == self.owner)
+                .values(lease_until=self.clock() + job.lease)
+            )
+            try:
+                with self.db.write() as session:
+                    session.execute(statement)
+            except Exception:
+                log.exception("could not renew the lease of job %s", job.name)
+
     def _ensure_row(self, name: str) -> None:
         with self.db.read() as session:
             if session.scalar(select(JobLease.name).where(JobLease.name == name)):
@@ -93,11 +107,17 @@ class JobRunner:
             pass  # another instance created it first
 
     def _run(self, job: Job) -> None:
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._renew_until, args=(job, done), daemon=True)
+        heartbeat.start()
         try:
             result = job.run()
         except Exception as exc:
             log.exception("job %s failed", job.name)
             result = f"failed: {type(exc).__name__}"
+        finally:
+            done.set()
+            heartbeat.join()
         statement = (
             update(JobLease)
             .where(JobLease.name == job.name, JobLease.owner == self.owner)
