@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from satchel.config import SETTINGS, Settings, load_settings
-from satchel.errors import ConfigError
+from satchel.core.accounts import AccountService, NewUser
+from satchel.errors import ConfigError, SatchelError
+
+if TYPE_CHECKING:
+    from satchel.db.models import User
+
+Handler = Callable[[Settings, argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +64,78 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_parser("settings", help="print every setting with its value").set_defaults(
         handler=_settings
     )
+    _add_user_commands(admin)
     return parser
+
+
+def _add_user_commands(admin: Any) -> None:
+    create = admin.add_parser("create-user", help="create an account")
+    create.add_argument("name")
+    create.add_argument("--password", required=True)
+    create.add_argument("--email")
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--package", help="package name (default: the default_package setting)")
+    create.set_defaults(handler=_create_user)
+    admin.add_parser("list-users", help="list accounts").set_defaults(handler=_list_users)
+    package = admin.add_parser("set-package", help="move an account to another package")
+    package.add_argument("name")
+    package.add_argument("package")
+    package.set_defaults(handler=_set_package)
+    disable = admin.add_parser("disable-user", help="disable (or --enable) an account")
+    disable.add_argument("name")
+    disable.add_argument("--enable", action="store_true", help="enable it again")
+    disable.set_defaults(handler=_disable_user)
+    api = admin.add_parser("set-api-access", help="turn an account's API access on or off")
+    api.add_argument("name")
+    api.add_argument("state", choices=["on", "off"])
+    api.set_defaults(handler=_set_api_access)
+
+
+def _accounts(settings: Settings) -> Iterator[AccountService]:
+    from satchel.db.engine import Database
+
+    db = Database(settings.sqlalchemy_url)
+    try:
+        db.migrate()
+        yield AccountService(db, settings.packages, settings.default_package)
+    finally:
+        db.dispose()
+
+
+def _account_command(action: Callable[[AccountService, argparse.Namespace], str]) -> Handler:
+    def handler(settings: Settings, args: argparse.Namespace) -> int:
+        try:
+            for accounts in _accounts(settings):
+                print(action(accounts, args))
+        except SatchelError as exc:
+            print(f"satchel: {exc.detail}", file=sys.stderr)
+            return 1
+        return 0
+
+    return handler
+
+
+def _describe(user: User) -> str:
+    flags = [f for f, on in (("admin", user.is_admin), ("disabled", user.is_disabled)) if on]
+    flags.append("api on" if user.api_enabled else "api off")
+    return f"{user.id}\t{user.username}\t{user.email or '-'}\t{user.package}\t{', '.join(flags)}"
+
+
+def _new_user(args: argparse.Namespace) -> NewUser:
+    return NewUser(args.name, args.password, args.email, args.admin, args.package)
+
+
+_create_user = _account_command(
+    lambda acc, a: "created " + _describe(acc.create_user(_new_user(a)))
+)
+_list_users = _account_command(
+    lambda acc, a: "\n".join(_describe(u) for u in acc.list_users()) or "no users"
+)
+_set_package = _account_command(lambda acc, a: _describe(acc.set_package(a.name, a.package)))
+_disable_user = _account_command(lambda acc, a: _describe(acc.set_disabled(a.name, not a.enable)))
+_set_api_access = _account_command(
+    lambda acc, a: _describe(acc.set_api_access(a.name, a.state == "on"))
+)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from satchel.core.packages import parse_packages
 from satchel.errors import ConfigError
 
 _SIZE_UNITS = {
@@ -246,6 +247,13 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
         "A blob with no metadata is deleted once it is older than this.",
     ),
+    Setting(
+        "packages",
+        {},
+        parse_packages,
+        "Account packages and their limits (TOML tables; see docs/settings.md).",
+    ),
+    Setting("default_package", "free", parse_str, "Package of a newly registered user."),
     Setting("log_level", "info", parse_str, "Log level: debug, info, warning, error."),
     Setting(
         "workers", 0, parse_int, "Worker processes of `satchel serve`; 0 means one per CPU core."
@@ -322,6 +330,11 @@ def _check_consistency(values: dict[str, Any]) -> None:
         raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: longer than SATCHEL_MAX_EXPIRY")
     if values["default_expiry"] <= 0:
         raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: must be positive")
+    if values["default_package"] not in values["packages"]:
+        known = ", ".join(values["packages"])
+        raise ConfigError(
+            f"setting SATCHEL_DEFAULT_PACKAGE: no package {values['default_package']!r} ({known})"
+        )
     if values["log_level"].lower() not in {"debug", "info", "warning", "error"}:
         raise ConfigError("setting SATCHEL_LOG_LEVEL: use debug, info, warning or error")
 
@@ -335,6 +348,8 @@ def settings_markdown() -> str:
 
 
 def _describe_default(value: Any) -> str:
+    if value == {}:
+        return "free, premium, admin"
     if isinstance(value, dict):
         return "<br>".join(f"`{k}={v.guest}:{v.user}`" for k, v in value.items())
     if value in ("", []):

@@ -36,6 +36,10 @@ class NotFound(SatchelError):
     message = "File not found or expired"
 
 
+class Conflict(SatchelError):
+    message = "Already exists"
+
+
 class Gone(SatchelError):
     message = "Download limit reached, file has been removed"
 

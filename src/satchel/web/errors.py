@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from satchel.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     Gone,
     InsufficientStorage,
@@ -32,6 +33,7 @@ STATUS = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
     Gone: 410,
     RequestTimeout: 408,
     TooLarge: 413,

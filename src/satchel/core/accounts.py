@@ -1,0 +1,153 @@
+"""User accounts: creation, password checks, packages, disabling, API access."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from satchel.core.packages import Package
+from satchel.core.passwords import hash_password, verify_password
+from satchel.db.engine import Database
+from satchel.db.models import User, utcnow
+from satchel.errors import BadRequest, Conflict, NotFound
+
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+# Checked when the user does not exist, so that a wrong name costs as long as a wrong password.
+_DUMMY_HASH = hash_password("not a real password: only spends the same time")
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    password: str
+    email: str | None = None
+    is_admin: bool = False
+    package: str | None = None
+
+
+class AccountService:
+    def __init__(
+        self,
+        db: Database,
+        packages: Mapping[str, Package],
+        default_package: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.packages = packages
+        self.default_package = default_package
+        self.clock = clock
+
+    def create_user(self, new: NewUser) -> User:
+        _check_username(new.username)
+        _check_password(new.password)
+        email = _checked_email(new.email)
+        package = self._checked_package(
+            new.package or ("admin" if new.is_admin else self.default_package)
+        )
+        user = User(
+            username=new.username,
+            username_key=new.username.lower(),
+            email=email,
+            password_hash=hash_password(new.password),
+            package=package,
+            is_admin=new.is_admin,
+            is_disabled=False,
+            api_enabled=True,
+            created_at=self.clock(),
+        )
+        try:
+            with self.db.write() as session:
+                session.add(user)
+        except IntegrityError:
+            raise Conflict("That username or email is taken") from None
+        return user
+
+    def authenticate(self, username: str, password: str, ip: str | None = None) -> User | None:
+        """The user when name and password match and the account is enabled, else None."""
+        user = self.find(username)
+        if user is None:
+            verify_password(_DUMMY_HASH, password)
+            return None
+        if not verify_password(user.password_hash, password) or user.is_disabled:
+            return None
+        with self.db.write() as session:
+            session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(last_login_at=self.clock(), last_login_ip=ip)
+            )
+        return user
+
+    def find(self, username: str) -> User | None:
+        with self.db.read() as session:
+            return session.scalar(select(User).where(User.username_key == username.lower()))
+
+    def get(self, username: str) -> User:
+        user = self.find(username)
+        if user is None:
+            raise NotFound(f"No user {username!r}")
+        return user
+
+    def list_users(self) -> list[User]:
+        with self.db.read() as session:
+            return list(session.scalars(select(User).order_by(User.id)))
+
+    def package_of(self, user: User) -> Package:
+        # A package removed from the settings falls back to the default rather than failing.
+        return self.packages.get(user.package) or self.packages[self.default_package]
+
+    def set_package(self, username: str, package: str) -> User:
+        return self._change(username, package=self._checked_package(package))
+
+    def set_disabled(self, username: str, disabled: bool) -> User:
+        return self._change(username, is_disabled=disabled)
+
+    def set_api_access(self, username: str, enabled: bool) -> User:
+        return self._change(username, api_enabled=enabled)
+
+    def change_password(self, username: str, old: str, new: str) -> None:
+        user = self.get(username)
+        if not verify_password(user.password_hash, old):
+            raise BadRequest("The current password is wrong")
+        _check_password(new)
+        self._change(username, password_hash=hash_password(new))
+
+    def _change(self, username: str, **values: object) -> User:
+        user = self.get(username)
+        with self.db.write() as session:
+            session.execute(update(User).where(User.id == user.id).values(**values))
+        return self.get(username)
+
+    def _checked_package(self, name: str) -> str:
+        if name not in self.packages:
+            raise BadRequest(f"No package {name!r}; known: {', '.join(self.packages)}")
+        return name
+
+
+def _check_username(username: str) -> None:
+    if not USERNAME.fullmatch(username):
+        raise BadRequest(
+            "Username: 2 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise BadRequest(f"Password: {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def _checked_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    if not EMAIL.fullmatch(email):
+        raise BadRequest("Email address is not valid")
+    return email.lower()
