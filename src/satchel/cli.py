@@ -89,6 +89,14 @@ def _add_user_commands(admin: Any) -> None:
     api.add_argument("name")
     api.add_argument("state", choices=["on", "off"])
     api.set_defaults(handler=_set_api_access)
+    key = admin.add_parser("create-api-key", help="create an API key; prints the secret last")
+    key.add_argument("name")
+    key.add_argument("--permissions", default="", help="comma-separated: read,download,write,…")
+    key.add_argument(
+        "--allow-ip", action="append", default=[], help="IPv4 address or CIDR (repeatable)"
+    )
+    key.add_argument("--label", default="")
+    key.set_defaults(handler=_create_api_key)
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
@@ -136,6 +144,19 @@ _disable_user = _account_command(lambda acc, a: _describe(acc.set_disabled(a.nam
 _set_api_access = _account_command(
     lambda acc, a: _describe(acc.set_api_access(a.name, a.state == "on"))
 )
+
+
+def _new_api_key(accounts: AccountService, args: argparse.Namespace) -> str:
+    from satchel.core.apikeys import ApiKeyService
+
+    user = accounts.get(args.name)
+    permissions = {name.strip(): True for name in args.permissions.split(",") if name.strip()}
+    created = ApiKeyService(accounts.db).create(user, args.label, permissions, args.allow_ip)
+    granted = ",".join(name for name, on in created.key.permissions.items() if on) or "none"
+    return f"key {created.key.id} for {user.username}: permissions {granted}\n{created.secret}"
+
+
+_create_api_key = _account_command(_new_api_key)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
