@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.config import Settings, load_settings
-from satchel.web import public
+from satchel.web import apiv1, public
 from satchel.web.errors import install_error_handlers
 from satchel.web.state import AppState, build_state
 
@@ -132,7 +132,12 @@ def create_app(
             state.db.dispose()
             executor.shutdown(wait=False)
 
-    routes = [Route("/healthz", healthz), Route("/readyz", readyz), *public.routes()]
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *public.routes(),
+        *apiv1.routes(),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.satchel = state
     install_error_handlers(app)

@@ -10,6 +10,8 @@ from pathlib import Path
 from starlette.requests import Request
 
 from satchel.config import Settings
+from satchel.core.accounts import AccountService
+from satchel.core.apikeys import ApiKeyService
 from satchel.core.files import Actor, FileService
 from satchel.crypto.keys import KeyRing, load_or_create_keyfile
 from satchel.db.engine import Database
@@ -27,6 +29,8 @@ class AppState:
     files: FileService
     limiter: RateLimiter
     jobs: JobRunner
+    accounts: AccountService
+    apikeys: ApiKeyService
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
 
     def actor(self, request: Request) -> Actor:
@@ -56,5 +60,7 @@ def build_state(settings: Settings) -> AppState:
         files=files,
         limiter=RateLimiter(settings),
         jobs=JobRunner(db, maintenance_jobs(files, interval)),
+        accounts=AccountService(db, settings.packages, settings.default_package),
+        apikeys=ApiKeyService(db),
         trusted=[ipaddress.ip_network(n) for n in settings.trusted_proxies],
     )
