@@ -233,7 +233,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
     from satchel.core.rotation import rewrap_all
-    from satchel.crypto.keys import KeyRing, add_primary_key
+    from satchel.crypto.keys import KeyRing, add_primary_key, load_or_create_keyfile
     from satchel.db.engine import Database
 
     if settings.master_keys:
@@ -243,8 +243,6 @@ def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
     else:
         path = settings.data_path / "master.keys"
         add_primary_key(path)
-        from satchel.crypto.keys import load_or_create_keyfile
-
         keys = KeyRing(load_or_create_keyfile(path))
     db = Database(settings.sqlalchemy_url)
     try:

@@ -176,9 +176,6 @@ class FileService:
 
     # -- downloads ----------------------------------------------------------------------
 
-    def lookup(self, public_id: str) -> StoredFile:
-        return self._by_public_id(public_id)
-
     def plan_download(
         self,
         public_id: str | StoredFile,
@@ -188,7 +185,7 @@ class FileService:
         counts: bool,
     ) -> DownloadPlan:
         """``public_id`` may be the record of an earlier ``lookup``."""
-        found = self._by_public_id(public_id) if isinstance(public_id, str) else public_id
+        found = self.lookup(public_id) if isinstance(public_id, str) else public_id
         record = self._servable(found)
         self._check_access(record, actor, password)
         start, end = byte_range.resolve(record.size) if byte_range else (0, record.size)
@@ -230,7 +227,7 @@ class FileService:
         if blob_key is not None:
             self.store.delete(blob_key)
 
-    def _by_public_id(self, public_id: str) -> StoredFile:
+    def lookup(self, public_id: str) -> StoredFile:
         # Core and a detached object: the hot path of every download, where the ORM's
         # identity map and loading cost more than the query.
         with self.db.engine.connect() as conn:

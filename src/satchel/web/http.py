@@ -6,6 +6,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
@@ -96,15 +97,31 @@ def parse_range(header: str | None) -> ByteRange | None:
 
 async def read_small_form(request: Request, max_bytes: int = MAX_FORM_BYTES) -> dict[str, str]:
     """Fields of a small urlencoded, multipart (no files) or JSON body."""
+    body = await read_body(request, max_bytes, "Form too large")
+    return _decode_form(request.headers.get("content-type", ""), body)
+
+
+async def read_body(request: Request, max_bytes: int, too_large: str) -> bytes:
+    """A small request body, refused (413) from its Content-Length or once it passes the limit."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge("Form too large")
+        raise TooLarge(too_large)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise TooLarge("Form too large")
-    return _decode_form(request.headers.get("content-type", ""), bytes(body))
+            raise TooLarge(too_large)
+    return bytes(body)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("Invalid JSON body") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Expected a JSON object")
+    return data
 
 
 def _decode_form(content_type: str, body: bytes) -> dict[str, str]:
@@ -122,13 +139,7 @@ def _decode_form(content_type: str, body: bytes) -> dict[str, str]:
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadRequest("Invalid JSON body") from None
-    if not isinstance(data, dict):
-        raise BadRequest("Expected a JSON object")
-    return {str(k): _json_scalar(v) for k, v in data.items()}
+    return {str(k): _json_scalar(v) for k, v in json_object(body).items()}
 
 
 def _json_scalar(value: object) -> str:

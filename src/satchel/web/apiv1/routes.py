@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +11,8 @@ from starlette.routing import Route
 
 from satchel.core.apikeys import KeyChanges
 from satchel.db.models import ApiKey, User
-from satchel.errors import BadRequest, NotFound, TooLarge
+from satchel.errors import BadRequest, NotFound
+from satchel.web.http import json_object, read_body
 from satchel.web.public.views import iso
 from satchel.web.state import AppState
 
@@ -83,18 +83,8 @@ async def revoke_key(request: Request) -> Response:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise TooLarge("Request body too large")
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise BadRequest("Invalid JSON body") from None
-    if not isinstance(data, dict):
-        raise BadRequest("Expected a JSON object")
-    return data
+    body = await read_body(request, MAX_JSON_BYTES, "Request body too large")
+    return json_object(body or b"{}")
 
 
 def _key_id(request: Request) -> int:

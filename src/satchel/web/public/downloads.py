@@ -33,10 +33,6 @@ async def download(request: Request) -> Response:
     return await _serve(request, request.path_params["public_id"])
 
 
-async def download_encrypted(request: Request) -> Response:
-    return await _serve(request, request.path_params["public_id"])
-
-
 async def short_link(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     code = request.path_params["code"]

@@ -12,7 +12,7 @@ def routes() -> list[Route]:
         Route("/", uploads.index, methods=["GET"]),
         Route("/upload", uploads.upload, methods=["POST"]),
         Route("/f/{public_id}", downloads.download, methods=["GET", "HEAD"]),
-        Route("/f/{public_id}/encrypted", downloads.download_encrypted, methods=["GET", "HEAD"]),
+        Route("/f/{public_id}/encrypted", downloads.download, methods=["GET", "HEAD"]),
         Route("/f/{public_id}/{filename:path}", downloads.download, methods=["GET", "HEAD"]),
         Route("/s/{code}", downloads.short_link, methods=["GET", "HEAD"]),
         Route("/manage/{token}", manage.show, methods=["GET"]),
