@@ -26,7 +26,7 @@ from satchel.web.app import create_app
 
 PG_URL = os.environ.get("SATCHEL_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-TABLES = ("files", "job_leases", "api_keys", "users")
+TABLES = ("files", "folders", "sessions", "invites", "job_leases", "api_keys", "users")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +38,7 @@ _SIZE_UNITS = {
 }
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-RATE_LIMIT_ENDPOINTS = ("upload", "download", "manage", "delete")
+RATE_LIMIT_ENDPOINTS = ("upload", "download", "manage", "delete", "login", "apiv1")
 
 
 def parse_size(value: Any) -> int:
@@ -92,6 +92,13 @@ def parse_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(item).strip() for item in value if str(item).strip()]
     return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def parse_registration(value: Any) -> str:
+    mode = str(value).strip().lower()
+    if mode not in ("open", "invite", "closed"):
+        raise ValueError("expected open, invite or closed")
+    return mode
 
 
 def parse_public_url(value: Any) -> str:
@@ -156,6 +163,9 @@ _DEFAULT_RATE_LIMITS = {
     "download": RateLimit("60/minute", "2000/minute"),
     "manage": RateLimit("20/minute", "600/minute"),
     "delete": RateLimit("20/minute", "600/minute"),
+    # Failed-password guessing: counted per address before and per account after login.
+    "login": RateLimit("10/minute", "10/minute"),
+    "apiv1": RateLimit("120/minute", "1200/minute"),
 }
 
 
@@ -207,7 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
         "user_max_upload_size",
         "5GiB",
         parse_size,
-        "Largest upload a registered user may send (packages may set their own).",
+        "Server-wide cap on one upload by a registered user; a package may set a lower one.",
     ),
     Setting("default_expiry", "1d", parse_duration, "Expiry of an upload that asks for none."),
     Setting("max_expiry", "7d", parse_duration, "Longest expiry a temporary upload may ask for."),
@@ -254,6 +264,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Account packages and their limits (TOML tables; see docs/settings.md).",
     ),
     Setting("default_package", "free", parse_str, "Package of a newly registered user."),
+    Setting(
+        "registration",
+        "open",
+        parse_registration,
+        "Who may register: `open` (anyone), `invite` (with a code from `satchel admin create-invite`) or `closed`.",
+    ),
+    Setting("session_lifetime", "30d", parse_duration, "How long a browser login lasts."),
+    Setting(
+        "trash_retention",
+        "48h",
+        parse_duration,
+        "Drive files and folders in the trash are deleted for good after this long.",
+    ),
     Setting("log_level", "info", parse_str, "Log level: debug, info, warning, error."),
     Setting(
         "workers", 0, parse_int, "Worker processes of `satchel serve`; 0 means one per CPU core."
@@ -330,6 +353,10 @@ def _check_consistency(values: dict[str, Any]) -> None:
         raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: longer than SATCHEL_MAX_EXPIRY")
     if values["default_expiry"] <= 0:
         raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: must be positive")
+    if "guest" in values["packages"]:
+        values["packages"]["guest"] = replace(
+            values["packages"]["guest"], max_upload_size=values["guest_max_upload_size"]
+        )
     if values["default_package"] not in values["packages"]:
         known = ", ".join(values["packages"])
         raise ConfigError(

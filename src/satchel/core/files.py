@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from satchel.core.passwords import hash_password, verify_password
 from satchel.crypto.atrest import ciphertext_size, decrypt_range, decrypt_whole
 from satchel.crypto.keys import KeyRing
 from satchel.db.engine import Database
-from satchel.db.models import StoredFile, utcnow
+from satchel.db.models import StoredFile, User, utcnow
 from satchel.errors import (
     BadRequest,
     Forbidden,
@@ -53,6 +53,7 @@ class Actor:
 
     ip: str
     user_id: int | None = None
+    user: User | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class FileService:
         self.settings = settings
         self.clock = clock
         self.counter = DownloadCounter(db, lambda: self.clock())
+        # Set by the drive: the free name for a drive file in a folder ("a (2).txt").
+        self.drive_name: Callable[[int, int | None, str], str] | None = None
 
     # -- uploads ------------------------------------------------------------------------
 
@@ -151,6 +154,8 @@ class FileService:
             "last_download_at": None,
             "gone_at": None,
         }
+        if not options.is_temp and self.drive_name is not None and actor.user_id is not None:
+            values["name"] = self.drive_name(actor.user_id, options.folder_id, blob.name)
         record = self._insert_with_short_code(values, options.short_url)
         return CreatedUpload(record, token)
 
@@ -337,6 +342,22 @@ class FileService:
     def delete_managed(self, token: str, actor: Actor) -> None:
         record = self.get_managed(token, actor)
         self.delete_file(record.id)
+
+    def delete_files(self, file_ids: list[int]) -> int:
+        """Rows first, then blobs: a crash in between leaves orphan blobs, which the sweep
+        removes, never a row whose body is gone."""
+        deleted = 0
+        for start in range(0, len(file_ids), 500):
+            chunk = file_ids[start : start + 500]
+            with self.db.write() as session:
+                keys = list(
+                    session.scalars(select(StoredFile.blob_key).where(StoredFile.id.in_(chunk)))
+                )
+                session.execute(delete(StoredFile).where(StoredFile.id.in_(chunk)))
+            for key in keys:
+                self.store.delete(key)
+            deleted += len(keys)
+        return deleted
 
     def delete_file(self, file_id: int) -> None:
         with self.db.write() as session:

@@ -86,8 +86,13 @@ class UploadIngest:
         content_length: int,
         max_bytes: int,
         before_first_file: Callable[[dict[str, str]], None] | None = None,
+        separate: bool = False,
     ) -> None:
+        """``separate``: every file becomes a blob of its own (see ``finish_separate``) rather
+        than several being zipped into one."""
         self.store = store
+        self.separate = separate
+        self._done: list[_BlobSink] = []
         self.before_first_file = before_first_file
         self.max_bytes = max_bytes
         self.parser = PushMultipartParser(
@@ -138,8 +143,30 @@ class UploadIngest:
         except OSError as exc:
             raise _storage_error(exc) from exc
 
+    def finish_separate(self) -> list[IngestedBlob]:
+        """The files of a ``separate`` upload, one blob each, in the order they came."""
+        if self.received == 0:
+            raise BadRequest("No files")
+        self.feed(b"")
+        if not self.parser.closed:
+            raise BadRequest("Malformed multipart body: incomplete")
+        if not self._names:
+            raise BadRequest("No files")
+        return [
+            IngestedBlob(
+                blob_key=sink.key,
+                data_key=sink.data_key,
+                size=sink.cipher.plaintext_size,
+                name=name,
+                content_type=ctype,
+                file_count=1,
+                file_names=[name],
+            )
+            for sink, name, ctype in zip(self._done, self._names, self._types, strict=True)
+        ]
+
     def abort(self) -> None:
-        for sink in (self._single, self._zip_sink):
+        for sink in (self._single, self._zip_sink, *self._done):
             if sink is not None:
                 sink.discard()
 
@@ -202,6 +229,13 @@ class UploadIngest:
         if self._entry is not None:
             self._entry.close()
             self._entry = None
+        if self.separate and self._single is not None:
+            try:
+                self._single.commit()
+            except OSError as exc:
+                raise _storage_error(exc) from exc
+            self._done.append(self._single)
+            self._single = None
 
     # -- files --------------------------------------------------------------------------
 
@@ -212,7 +246,7 @@ class UploadIngest:
         name = make_unique(safe_filename(self._pending_name), self._taken)
         self._names.append(name)
         self._types.append(self._pending_type)
-        if len(self._names) == 1:
+        if len(self._names) == 1 or self.separate:
             self._single = _BlobSink(self.store)
             return
         if self._zip is None:

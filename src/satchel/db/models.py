@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -80,6 +81,15 @@ class StoredFile(Base):
     # blob deleted: the row stays a while so the link answers 410 rather than 404.
     state: Mapped[str] = mapped_column(String(16), default="ready", index=True)
     gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Drive files only: set while the file is in its owner's trash; ``trashed_with`` is the
+    # folder whose deletion took it there (restoring that folder brings it back too).
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    trashed_with: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        # Listing a folder: keyset pagination by (name, id) within one owner's folder.
+        Index("ix_files_drive", "owner_id", "folder_id", "name", "id"),
+    )
 
 
 class JobLease(Base):
@@ -126,3 +136,43 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_ip: Mapped[str | None] = mapped_column(String(45))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Folder(Base):
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    trashed_with: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_folders_tree", "owner_id", "parent_id", "name", "id"),)
+
+
+class UserSession(Base):
+    """A browser login: the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class Invite(Base):
+    """A one-time registration code for ``registration = invite``; only its hash is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

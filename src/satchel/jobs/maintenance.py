@@ -7,7 +7,9 @@ from itertools import islice
 
 from sqlalchemy import and_, or_, select
 
+from satchel.core.drive import DriveService
 from satchel.core.files import FileService
+from satchel.core.sessions import SessionService
 from satchel.db.models import StoredFile
 from satchel.jobs.runner import Job
 
@@ -59,9 +61,22 @@ def sweep_orphans(files: FileService) -> str:
     return f"removed {removed} orphan blob(s)"
 
 
-def maintenance_jobs(files: FileService, interval: timedelta) -> list[Job]:
+def purge_trash(drive: DriveService) -> str:
+    retention = timedelta(seconds=drive.files.settings.trash_retention)
+    return f"purged {drive.purge_trash(retention)} file(s) from the trash"
+
+
+def maintenance_jobs(
+    files: FileService, drive: DriveService, sessions: SessionService, interval: timedelta
+) -> list[Job]:
     return [
         Job("expire_files", interval, lambda: expire_files(files)),
+        Job("purge_trash", interval, lambda: purge_trash(drive)),
+        Job(
+            "sweep_sessions",
+            max(interval, timedelta(minutes=10)),
+            lambda: f"ended {sessions.sweep()} session(s)",
+        ),
         Job("sweep_temp", interval, lambda: sweep_temp(files)),
         Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,7 +13,10 @@ from starlette.requests import Request
 from satchel.config import Settings
 from satchel.core.accounts import AccountService
 from satchel.core.apikeys import ApiKeyService
+from satchel.core.drive import DriveService
 from satchel.core.files import Actor, FileService
+from satchel.core.packages import Package
+from satchel.core.sessions import SessionService
 from satchel.crypto.keys import KeyRing, load_or_create_keyfile
 from satchel.db.engine import Database
 from satchel.jobs.maintenance import maintenance_jobs
@@ -20,6 +24,8 @@ from satchel.jobs.runner import JobRunner
 from satchel.storage import open_store
 from satchel.web.http import client_ip
 from satchel.web.ratelimit import RateLimiter
+
+SESSION_COOKIE = "satchel_session"
 
 
 @dataclass
@@ -31,10 +37,33 @@ class AppState:
     jobs: JobRunner
     accounts: AccountService
     apikeys: ApiKeyService
+    sessions: SessionService
+    drive: DriveService
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
 
-    def actor(self, request: Request) -> Actor:
-        return Actor(ip=client_ip(request, self.trusted))
+    async def actor(self, request: Request, key_permission: str | None = None) -> Actor:
+        """Who sends ``request``: the user of its session cookie or, where the endpoint takes
+        one, of an API key with ``key_permission``; otherwise a guest at the client address.
+        A key that is sent but fails answers 401/403 rather than falling back to a guest."""
+        ip = client_ip(request, self.trusted)
+        if key_permission is not None and "authorization" in request.headers:
+            header = request.headers["authorization"]
+            key_user, _key = await asyncio.to_thread(
+                self.apikeys.authenticate, header, ip, key_permission
+            )
+            return Actor(ip=ip, user_id=key_user.id, user=key_user)
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            user = await asyncio.to_thread(self.sessions.user_for, token)
+            if user is not None:
+                return Actor(ip=ip, user_id=user.id, user=user)
+        return Actor(ip=ip)
+
+    def package_of(self, actor: Actor) -> Package:
+        if actor.user is None:
+            guest: Package = self.settings.packages["guest"]
+            return guest
+        return self.accounts.package_of(actor.user)
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"
@@ -53,14 +82,18 @@ def build_state(settings: Settings) -> AppState:
     db = Database(settings.sqlalchemy_url)
     store = open_store(settings.storage, Path(data))
     files = FileService(db, store, master_keys(settings), settings)
+    drive = DriveService(files)
+    sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
     interval = timedelta(seconds=settings.job_interval)
     return AppState(
         settings=settings,
         db=db,
         files=files,
         limiter=RateLimiter(settings),
-        jobs=JobRunner(db, maintenance_jobs(files, interval)),
+        jobs=JobRunner(db, maintenance_jobs(files, drive, sessions, interval)),
         accounts=AccountService(db, settings.packages, settings.default_package),
         apikeys=ApiKeyService(db),
+        sessions=sessions,
+        drive=drive,
         trusted=[ipaddress.ip_network(n) for n in settings.trusted_proxies],
     )

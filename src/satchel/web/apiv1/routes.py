@@ -21,7 +21,7 @@ MAX_JSON_BYTES = 64 * 1024
 
 async def authenticate(request: Request, permission: str) -> User:
     state: AppState = request.app.state.satchel
-    ip = state.actor(request).ip
+    ip = (await state.actor(request)).ip
     header = request.headers.get("authorization")
     user, _key = await asyncio.to_thread(state.apikeys.authenticate, header, ip, permission)
     return user

@@ -46,7 +46,7 @@ async def short_link(request: Request) -> Response:
 
 async def owner_download(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    actor = state.actor(request)
+    actor = await state.actor(request)
     await state.limiter.hit("download", actor)
     plan = await asyncio.to_thread(
         state.files.plan_owner_download, request.path_params["token"], actor
@@ -56,7 +56,7 @@ async def owner_download(request: Request) -> Response:
 
 async def _serve(request: Request, public_id: str) -> Response:
     state: AppState = request.app.state.satchel
-    actor = state.actor(request)
+    actor = await state.actor(request)
     await state.limiter.hit("download", actor)
     if not is_uuid4(public_id):
         raise NotFound()

@@ -34,7 +34,7 @@ async def index(request: Request) -> Response:
 
 async def upload(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    actor = state.actor(request)
+    actor = await state.actor(request, key_permission="write")
     await state.limiter.hit("upload", actor)
     boundary = _boundary(request)
     max_bytes = _max_upload(state, actor)

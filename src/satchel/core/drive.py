@@ -1,0 +1,535 @@
+"""The cloud drive: folders, listing, search, trash, restore, claims and storage quotas.
+
+Drive files are rows of ``files`` with an owner and ``is_temp`` false; folders live in their
+own table. Everything here is scoped by owner: another user's ids are "not found".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from satchel.core.files import Actor, FileService
+from satchel.core.ids import hash_token
+from satchel.core.names import make_unique, safe_filename
+from satchel.db.models import Folder, StoredFile
+from satchel.errors import BadRequest, Conflict, Forbidden, NotFound
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_DEPTH = 64
+MAX_QUERY = 255
+FILE_NOT_FOUND = "File not found"
+FOLDER_NOT_FOUND = "Folder not found"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: folders come before files, each sorted by (name, id)."""
+
+    folders: list[Folder]
+    files: list[StoredFile]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    kind: str  # "folder" or "file": the kind of the last item of the previous page
+    name: str
+    id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.kind, self.name, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str | None) -> Cursor | None:
+        if not text:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            kind, name, item_id = json.loads(raw)
+        except (binascii.Error, ValueError, TypeError):
+            raise BadRequest("Invalid cursor") from None
+        if kind not in ("folder", "file") or not isinstance(name, str):
+            raise BadRequest("Invalid cursor")
+        if not isinstance(item_id, int):
+            raise BadRequest("Invalid cursor")
+        return cls(kind, name, item_id)
+
+
+def parse_limit(text: str | None) -> int:
+    if text is None or text == "":
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadRequest(f"Invalid limit: a number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def folder_name(raw: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise BadRequest("Folder name is required")
+    name = safe_filename(raw, fallback="")
+    if not name:
+        raise BadRequest("Invalid folder name")
+    return name
+
+
+class DriveService:
+    def __init__(self, files: FileService) -> None:
+        self.files = files
+        self.db = files.db
+        files.drive_name = self.drive_name
+
+    def now(self) -> datetime:
+        return self.files.clock()
+
+    # -- look-ups -----------------------------------------------------------------------
+
+    def folder(self, owner_id: int, folder_id: int | None) -> Folder | None:
+        """A live folder of this owner (None is the root), else 404."""
+        if folder_id is None:
+            return None
+        with self.db.read() as session:
+            found = session.get(Folder, folder_id)
+        if found is None or found.owner_id != owner_id or found.trashed_at is not None:
+            raise NotFound(FOLDER_NOT_FOUND)
+        return found
+
+    def file(self, owner_id: int, file_id: int) -> StoredFile:
+        """A live drive file of this owner, else 404."""
+        with self.db.read() as session:
+            found = session.get(StoredFile, file_id)
+        if (
+            found is None
+            or found.owner_id != owner_id
+            or found.is_temp
+            or found.trashed_at is not None
+            or found.state != "ready"
+        ):
+            raise NotFound(FILE_NOT_FOUND)
+        return found
+
+    def used_bytes(self, owner_id: int) -> int:
+        """Storage that counts against the quota: every stored file of the user, trash included."""
+        with self.db.read() as session:
+            total = session.scalar(
+                select(func.coalesce(func.sum(StoredFile.size), 0)).where(
+                    StoredFile.owner_id == owner_id, StoredFile.state == "ready"
+                )
+            )
+        return int(total or 0)
+
+    # -- folders ------------------------------------------------------------------------
+
+    def create_folder(self, owner_id: int, name: str, parent_id: int | None) -> Folder:
+        clean = folder_name(name)
+        with self.db.write() as session:
+            self._live_folder(session, owner_id, parent_id)
+            unique = _unique_name(session, Folder, owner_id, parent_id, clean)
+            folder = Folder(
+                owner_id=owner_id,
+                parent_id=parent_id,
+                name=unique,
+                created_at=self.now(),
+            )
+            session.add(folder)
+            session.flush()
+            if self._depth(session, parent_id) >= MAX_DEPTH:
+                raise BadRequest(f"Folders nest at most {MAX_DEPTH} deep")
+        return folder
+
+    def _depth(self, session: Session, folder_id: int | None) -> int:
+        depth = 0
+        while folder_id is not None and depth <= MAX_DEPTH:
+            folder_id = session.scalar(select(Folder.parent_id).where(Folder.id == folder_id))
+            depth += 1
+        return depth
+
+    def _live_folder(self, session: Session, owner_id: int, folder_id: int | None) -> None:
+        if folder_id is None:
+            return
+        found = session.get(Folder, folder_id)
+        if found is None or found.owner_id != owner_id or found.trashed_at is not None:
+            raise NotFound(FOLDER_NOT_FOUND)
+
+    def drive_name(self, owner_id: int, folder_id: int | None, name: str) -> str:
+        """``name``, or ``name (2)``… when the folder already holds a file called that."""
+        with self.db.read() as session:
+            return _unique_name(session, StoredFile, owner_id, folder_id, name)
+
+    # -- listing and search -------------------------------------------------------------
+
+    def list(self, owner_id: int, folder_id: int | None, limit: int, cursor: Cursor | None) -> Page:
+        folders = and_(
+            Folder.owner_id == owner_id,
+            _is(Folder.parent_id, folder_id),
+            Folder.trashed_at.is_(None),
+        )
+        files = and_(_drive_files(owner_id), _is(StoredFile.folder_id, folder_id))
+        return self._page(folders, files, limit, cursor)
+
+    def search(self, owner_id: int, query: str, limit: int, cursor: Cursor | None) -> Page:
+        text = query.strip()
+        if not text:
+            raise BadRequest("Search needs a query: q=…")
+        if len(text) > MAX_QUERY:
+            raise BadRequest(f"Search query too long (at most {MAX_QUERY} characters)")
+        # autoescape: % and _ in the query match themselves, not any characters.
+        folders = and_(
+            Folder.owner_id == owner_id,
+            Folder.trashed_at.is_(None),
+            Folder.name.icontains(text, autoescape=True),
+        )
+        files = and_(_drive_files(owner_id), StoredFile.name.icontains(text, autoescape=True))
+        return self._page(folders, files, limit, cursor)
+
+    def trash(self, owner_id: int, limit: int, cursor: Cursor | None) -> Page:
+        folders = and_(Folder.owner_id == owner_id, Folder.trashed_at.is_not(None))
+        files = and_(
+            StoredFile.owner_id == owner_id,
+            StoredFile.is_temp.is_(False),
+            StoredFile.trashed_at.is_not(None),
+            StoredFile.state == "ready",
+        )
+        return self._page(folders, files, limit, cursor)
+
+    def _page(
+        self,
+        folder_filter: ColumnElement[bool],
+        file_filter: ColumnElement[bool],
+        limit: int,
+        cursor: Cursor | None,
+    ) -> Page:
+        folders: list[Folder] = []
+        files: list[StoredFile] = []
+        with self.db.read() as session:
+            if cursor is None or cursor.kind == "folder":
+                statement = select(Folder).where(folder_filter)
+                if cursor is not None:
+                    statement = statement.where(
+                        tuple_(Folder.name, Folder.id) > tuple_(cursor.name, cursor.id)
+                    )
+                folders = list(
+                    session.scalars(statement.order_by(Folder.name, Folder.id).limit(limit + 1))
+                )
+            room = limit + 1 - len(folders)
+            if room > 0:
+                file_query = select(StoredFile).where(file_filter)
+                if cursor is not None and cursor.kind == "file":
+                    file_query = file_query.where(
+                        tuple_(StoredFile.name, StoredFile.id) > tuple_(cursor.name, cursor.id)
+                    )
+                files = list(
+                    session.scalars(file_query.order_by(StoredFile.name, StoredFile.id).limit(room))
+                )
+        items: list[Folder | StoredFile] = [*folders, *files]
+        next_cursor = None
+        if len(items) > limit:
+            last = items[limit - 1]
+            kind = "folder" if isinstance(last, Folder) else "file"
+            next_cursor = Cursor(kind, last.name, last.id).encode()
+            items = items[:limit]
+        return Page(
+            folders=[i for i in items if isinstance(i, Folder)],
+            files=[i for i in items if isinstance(i, StoredFile)],
+            next_cursor=next_cursor,
+        )
+
+    # -- trash --------------------------------------------------------------------------
+
+    def trash_file(self, owner_id: int, file_id: int) -> None:
+        self.file(owner_id, file_id)
+        with self.db.write() as session:
+            session.execute(
+                update(StoredFile)
+                .where(StoredFile.id == file_id, StoredFile.trashed_at.is_(None))
+                .values(trashed_at=self.now(), trashed_with=None)
+            )
+
+    def trash_folder(self, owner_id: int, folder_id: int) -> None:
+        """The folder and everything still live in it go to the trash together."""
+        now = self.now()
+        with self.db.write() as session:
+            self._live_folder(session, owner_id, folder_id)
+            inside = _subtree(session, owner_id, folder_id, live_only=True)
+            session.execute(
+                update(Folder)
+                .where(Folder.id == folder_id)
+                .values(trashed_at=now, trashed_with=None)
+            )
+            for chunk in _chunks(inside):
+                session.execute(
+                    update(Folder)
+                    .where(Folder.id.in_(chunk), Folder.trashed_at.is_(None))
+                    .values(trashed_at=now, trashed_with=folder_id)
+                )
+            for chunk in _chunks([folder_id, *inside]):
+                session.execute(
+                    update(StoredFile)
+                    .where(
+                        StoredFile.owner_id == owner_id,
+                        StoredFile.folder_id.in_(chunk),
+                        StoredFile.is_temp.is_(False),
+                        StoredFile.trashed_at.is_(None),
+                    )
+                    .values(trashed_at=now, trashed_with=folder_id)
+                )
+
+    def trashed_item(self, owner_id: int, item_id: int, kind: str | None) -> Folder | StoredFile:
+        """A file or folder in this owner's trash. Files and folders number separately, so
+        when both exist with this id the caller must say which (``type=file|folder``)."""
+        if kind not in (None, "file", "folder"):
+            raise BadRequest("Invalid type: use file or folder")
+        with self.db.read() as session:
+            found_file = session.get(StoredFile, item_id) if kind != "folder" else None
+            found_folder = session.get(Folder, item_id) if kind != "file" else None
+        candidates: list[Folder | StoredFile] = []
+        if (
+            found_file is not None
+            and found_file.owner_id == owner_id
+            and not found_file.is_temp
+            and found_file.trashed_at is not None
+            and found_file.state == "ready"
+        ):
+            candidates.append(found_file)
+        if (
+            found_folder is not None
+            and found_folder.owner_id == owner_id
+            and found_folder.trashed_at is not None
+        ):
+            candidates.append(found_folder)
+        if not candidates:
+            raise NotFound("Not in the trash")
+        if len(candidates) > 1:
+            raise Conflict(
+                f"Both a file and a folder {item_id} are in the trash: add ?type=file or ?type=folder"
+            )
+        return candidates[0]
+
+    def restore(self, owner_id: int, item_id: int, kind: str | None = None) -> Folder | StoredFile:
+        """Back to where it was, or to the root when that folder is gone or in the trash; a name
+        taken meanwhile gets a number."""
+        item = self.trashed_item(owner_id, item_id, kind)
+        with self.db.write() as session:
+            if isinstance(item, StoredFile):
+                target = _live_or_root(session, owner_id, item.folder_id)
+                name = _unique_name(session, StoredFile, owner_id, target, item.name)
+                session.execute(
+                    update(StoredFile)
+                    .where(StoredFile.id == item.id)
+                    .values(folder_id=target, name=name, trashed_at=None, trashed_with=None)
+                )
+                restored: Folder | StoredFile | None = session.get(StoredFile, item.id)
+            else:
+                target = _live_or_root(session, owner_id, item.parent_id)
+                name = _unique_name(session, Folder, owner_id, target, item.name)
+                batch = item.trashed_with or item.id
+                inside = _same_batch(
+                    session, _subtree(session, owner_id, item.id, live_only=False), batch
+                )
+                session.execute(
+                    update(Folder)
+                    .where(Folder.id == item.id)
+                    .values(parent_id=target, name=name, trashed_at=None, trashed_with=None)
+                )
+                for chunk in _chunks(inside):
+                    session.execute(
+                        update(Folder)
+                        .where(Folder.id.in_(chunk))
+                        .values(trashed_at=None, trashed_with=None)
+                    )
+                for chunk in _chunks([item.id, *inside]):
+                    session.execute(
+                        update(StoredFile)
+                        .where(
+                            StoredFile.owner_id == owner_id,
+                            StoredFile.folder_id.in_(chunk),
+                            StoredFile.trashed_with == batch,
+                        )
+                        .values(trashed_at=None, trashed_with=None)
+                    )
+                restored = session.get(Folder, item.id)
+        assert restored is not None
+        return restored
+
+    def delete_forever(self, owner_id: int, item_id: int, kind: str | None = None) -> int:
+        """Deletes a trashed file, or a trashed folder with everything in it; returns files."""
+        item = self.trashed_item(owner_id, item_id, kind)
+        if isinstance(item, StoredFile):
+            self.files.delete_files([item.id])
+            return 1
+        return self._delete_folders(owner_id, [item.id])
+
+    def empty_trash(self, owner_id: int) -> int:
+        return self._purge(
+            and_(StoredFile.owner_id == owner_id, StoredFile.trashed_at.is_not(None)),
+            and_(Folder.owner_id == owner_id, Folder.trashed_at.is_not(None)),
+        )
+
+    def purge_trash(self, retention: timedelta) -> int:
+        """Everything in anyone's trash for longer than ``retention`` (the job runner's task)."""
+        cutoff = self.now() - retention
+        return self._purge(
+            and_(StoredFile.trashed_at.is_not(None), StoredFile.trashed_at <= cutoff),
+            and_(Folder.trashed_at.is_not(None), Folder.trashed_at <= cutoff),
+        )
+
+    def _purge(self, file_filter: ColumnElement[bool], folder_filter: ColumnElement[bool]) -> int:
+        with self.db.read() as session:
+            folders = session.execute(select(Folder.id, Folder.owner_id).where(folder_filter)).all()
+            file_ids = list(session.scalars(select(StoredFile.id).where(file_filter)))
+        deleted = self.files.delete_files(file_ids)
+        by_owner: dict[int, list[int]] = {}
+        for folder_id, owner_id in folders:
+            by_owner.setdefault(owner_id, []).append(folder_id)
+        for owner_id, ids in by_owner.items():
+            deleted += self._delete_folders(owner_id, ids)
+        return deleted
+
+    def _delete_folders(self, owner_id: int, folder_ids: Sequence[int]) -> int:
+        with self.db.read() as session:
+            every: set[int] = set()
+            for folder_id in folder_ids:
+                if folder_id not in every:
+                    every.add(folder_id)
+                    every.update(_subtree(session, owner_id, folder_id, live_only=False))
+            file_ids: list[int] = []
+            for chunk in _chunks(sorted(every)):
+                file_ids.extend(
+                    session.scalars(
+                        select(StoredFile.id).where(
+                            StoredFile.owner_id == owner_id,
+                            StoredFile.folder_id.in_(chunk),
+                            StoredFile.is_temp.is_(False),
+                        )
+                    )
+                )
+        deleted = self.files.delete_files(file_ids)
+        with self.db.write() as session:
+            for chunk in _chunks(sorted(every)):
+                session.execute(delete(Folder).where(Folder.id.in_(chunk)))
+        return deleted
+
+    # -- claims -------------------------------------------------------------------------
+
+    def claim(self, token: str, actor: Actor) -> StoredFile:
+        """A logged-in holder of a management token takes a guest upload into their drive:
+        it moves to the root of the drive, and no longer expires."""
+        if actor.user_id is None:
+            raise Forbidden("Log in to claim an upload into your drive")
+        record = self.files.get_managed(token, actor)
+        if not record.is_temp:
+            raise Conflict("This file is already in a drive")
+        if record.owner_id is not None and record.owner_id != actor.user_id:
+            raise Forbidden("Only the uploader can claim this file")
+        name = self.drive_name(actor.user_id, None, record.name)
+        with self.db.write() as session:
+            session.execute(
+                update(StoredFile)
+                .where(
+                    StoredFile.manage_token_hash == hash_token(token),
+                    StoredFile.is_temp.is_(True),
+                )
+                .values(
+                    owner_id=actor.user_id,
+                    is_temp=False,
+                    folder_id=None,
+                    name=name,
+                    expires_at=None,
+                )
+            )
+            fresh = session.get(StoredFile, record.id)
+        assert fresh is not None
+        return fresh
+
+
+def _drive_files(owner_id: int) -> ColumnElement[bool]:
+    return and_(
+        StoredFile.owner_id == owner_id,
+        StoredFile.is_temp.is_(False),
+        StoredFile.trashed_at.is_(None),
+        StoredFile.state == "ready",
+    )
+
+
+def _is(column: Any, value: int | None) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value  # type: ignore[no-any-return]
+
+
+def _unique_name(
+    session: Session,
+    model: type[Folder] | type[StoredFile],
+    owner_id: int,
+    parent_id: int | None,
+    name: str,
+) -> str:
+    """The first of ``name``, ``name (2)``, ``name (3)``… not live in that folder (any case)."""
+    if model is Folder:
+        scope = and_(
+            Folder.owner_id == owner_id,
+            _is(Folder.parent_id, parent_id),
+            Folder.trashed_at.is_(None),
+        )
+        column: Any = Folder.name
+    else:
+        scope = and_(_drive_files(owner_id), _is(StoredFile.folder_id, parent_id))
+        column = StoredFile.name
+    stem, dot, _ext = name.rpartition(".")
+    prefix = stem if dot and stem else name  # numbered() keeps this part in front
+    similar = or_(column == name, func.lower(column).startswith(prefix.lower(), autoescape=True))
+    taken = {str(n).lower() for n in session.scalars(select(column).where(scope, similar))}
+    return make_unique(name, taken)
+
+
+def _live_or_root(session: Session, owner_id: int, folder_id: int | None) -> int | None:
+    if folder_id is None:
+        return None
+    found = session.get(Folder, folder_id)
+    if found is None or found.owner_id != owner_id or found.trashed_at is not None:
+        return None
+    return folder_id
+
+
+def _same_batch(session: Session, folder_ids: list[int], batch: int) -> list[int]:
+    """Those of ``folder_ids`` that went to the trash together with folder ``batch``."""
+    found: list[int] = []
+    for chunk in _chunks(folder_ids):
+        found.extend(
+            session.scalars(
+                select(Folder.id).where(Folder.id.in_(chunk), Folder.trashed_with == batch)
+            )
+        )
+    return found
+
+
+def _subtree(session: Session, owner_id: int, folder_id: int, live_only: bool) -> list[int]:
+    """Ids of every folder below ``folder_id`` (not itself), breadth first."""
+    found: list[int] = []
+    level = [folder_id]
+    for _depth in range(MAX_DEPTH + 1):
+        if not level:
+            break
+        children: list[int] = []
+        for chunk in _chunks(level):
+            statement = select(Folder.id).where(
+                Folder.owner_id == owner_id, Folder.parent_id.in_(chunk)
+            )
+            if live_only:
+                statement = statement.where(Folder.trashed_at.is_(None))
+            children.extend(session.scalars(statement))
+        found.extend(children)
+        level = children
+    return found
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
