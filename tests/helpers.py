@@ -21,3 +21,43 @@ def token_of(result: dict[str, Any]) -> str:
 
 def path_of(url: str) -> str:
     return "/" + url.split("/", 3)[3]
+
+
+ALL_PERMISSIONS = ("read", "download", "write", "delete", "restore", "manage_keys")
+
+
+def user_key(client: TestClient, name: str, *permissions: str) -> str:
+    """A user called ``name`` (created when missing) and a new key with ``permissions``
+    (all six when none are named)."""
+    from satchel.core.accounts import NewUser
+
+    state = client.app.state.satchel  # type: ignore[attr-defined]
+    user = state.accounts.find(name) or state.accounts.create_user(NewUser(name, "password1"))
+    granted = dict.fromkeys(permissions or ALL_PERMISSIONS, True)
+    secret: str = state.apikeys.create(user, "tests", granted, []).secret
+    return secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def api_upload(
+    client: TestClient, key: str, *files: tuple[str, bytes], folder_id: int | None = None
+) -> list[dict[str, Any]]:
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    data = {"folder_id": str(folder_id)} if folder_id is not None else {}
+    response = client.post("/apiv1/upload", files=parts, data=data, headers=bearer(key))
+    assert response.status_code == 201, response.text
+    uploaded: list[dict[str, Any]] = response.json()["files"]
+    return uploaded
+
+
+def make_folder(client: TestClient, key: str, name: str, parent_id: int | None = None) -> int:
+    body: dict[str, Any] = {"name": name}
+    if parent_id is not None:
+        body["parent_id"] = parent_id
+    response = client.post("/apiv1/folders", json=body, headers=bearer(key))
+    assert response.status_code == 201, response.text
+    folder_id: int = response.json()["id"]
+    return folder_id

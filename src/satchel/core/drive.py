@@ -29,6 +29,7 @@ MAX_DEPTH = 64
 MAX_QUERY = 255
 FILE_NOT_FOUND = "File not found"
 FOLDER_NOT_FOUND = "Folder not found"
+NOT_IN_TRASH = "Not in the trash"
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ class DriveService:
         ):
             candidates.append(found_folder)
         if not candidates:
-            raise NotFound("Not in the trash")
+            raise NotFound(NOT_IN_TRASH)
         if len(candidates) > 1:
             raise Conflict(
                 f"Both a file and a folder {item_id} are in the trash: add ?type=file or ?type=folder"
@@ -362,12 +363,32 @@ class DriveService:
         return restored
 
     def delete_forever(self, owner_id: int, item_id: int, kind: str | None = None) -> int:
-        """Deletes a trashed file, or a trashed folder with everything in it; returns files."""
+        """Deletes a trashed file, or a trashed folder with what went to the trash with it;
+        returns how many files went. Things trashed on their own earlier stay in the trash
+        (restored, they go to the root)."""
         item = self.trashed_item(owner_id, item_id, kind)
         if isinstance(item, StoredFile):
-            self.files.delete_files([item.id])
-            return 1
-        return self._delete_folders(owner_id, [item.id])
+            return self.files.delete_files([item.id])
+        batch = item.trashed_with or item.id
+        with self.db.read() as session:
+            inside = _same_batch(
+                session, _subtree(session, owner_id, item.id, live_only=False), batch
+            )
+            folder_ids = [item.id, *inside]
+            file_ids: list[int] = []
+            for chunk in _chunks(folder_ids):
+                file_ids.extend(
+                    session.scalars(
+                        select(StoredFile.id).where(
+                            StoredFile.owner_id == owner_id,
+                            StoredFile.folder_id.in_(chunk),
+                            StoredFile.trashed_with == batch,
+                        )
+                    )
+                )
+        deleted = self.files.delete_files(file_ids)
+        self._delete_folder_rows(folder_ids)
+        return deleted
 
     def empty_trash(self, owner_id: int) -> int:
         return self._purge(
@@ -376,7 +397,8 @@ class DriveService:
         )
 
     def purge_trash(self, retention: timedelta) -> int:
-        """Everything in anyone's trash for longer than ``retention`` (the job runner's task)."""
+        """Everything in anyone's trash for longer than ``retention`` (the job runner's task).
+        A folder and its contents went to the trash together, so they go together."""
         cutoff = self.now() - retention
         return self._purge(
             and_(StoredFile.trashed_at.is_not(None), StoredFile.trashed_at <= cutoff),
@@ -385,39 +407,20 @@ class DriveService:
 
     def _purge(self, file_filter: ColumnElement[bool], folder_filter: ColumnElement[bool]) -> int:
         with self.db.read() as session:
-            folders = session.execute(select(Folder.id, Folder.owner_id).where(folder_filter)).all()
-            file_ids = list(session.scalars(select(StoredFile.id).where(file_filter)))
+            file_ids = list(
+                session.scalars(
+                    select(StoredFile.id).where(file_filter, StoredFile.is_temp.is_(False))
+                )
+            )
+            folder_ids = list(session.scalars(select(Folder.id).where(folder_filter)))
         deleted = self.files.delete_files(file_ids)
-        by_owner: dict[int, list[int]] = {}
-        for folder_id, owner_id in folders:
-            by_owner.setdefault(owner_id, []).append(folder_id)
-        for owner_id, ids in by_owner.items():
-            deleted += self._delete_folders(owner_id, ids)
+        self._delete_folder_rows(folder_ids)
         return deleted
 
-    def _delete_folders(self, owner_id: int, folder_ids: Sequence[int]) -> int:
-        with self.db.read() as session:
-            every: set[int] = set()
-            for folder_id in folder_ids:
-                if folder_id not in every:
-                    every.add(folder_id)
-                    every.update(_subtree(session, owner_id, folder_id, live_only=False))
-            file_ids: list[int] = []
-            for chunk in _chunks(sorted(every)):
-                file_ids.extend(
-                    session.scalars(
-                        select(StoredFile.id).where(
-                            StoredFile.owner_id == owner_id,
-                            StoredFile.folder_id.in_(chunk),
-                            StoredFile.is_temp.is_(False),
-                        )
-                    )
-                )
-        deleted = self.files.delete_files(file_ids)
+    def _delete_folder_rows(self, folder_ids: list[int]) -> None:
         with self.db.write() as session:
-            for chunk in _chunks(sorted(every)):
+            for chunk in _chunks(folder_ids):
                 session.execute(delete(Folder).where(Folder.id.in_(chunk)))
-        return deleted
 
     # -- claims -------------------------------------------------------------------------
 

@@ -243,7 +243,9 @@ class UploadIngest:
         if len(self._names) >= MAX_FILES:
             raise BadRequest(f"Too many files (at most {MAX_FILES})")
         self._entry_started = True
-        name = make_unique(safe_filename(self._pending_name), self._taken)
+        name = safe_filename(self._pending_name)
+        if not self.separate:  # separate files are named where they are stored
+            name = make_unique(name, self._taken)
         self._names.append(name)
         self._types.append(self._pending_type)
         if len(self._names) == 1 or self.separate:

@@ -40,6 +40,8 @@ class AppState:
     sessions: SessionService
     drive: DriveService
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    # Uploads in progress in this process, by user or guest address (packages' concurrency).
+    uploads_running: dict[str, int] = field(default_factory=dict)
 
     async def actor(self, request: Request, key_permission: str | None = None) -> Actor:
         """Who sends ``request``: the user of its session cookie or, where the endpoint takes

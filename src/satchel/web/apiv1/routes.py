@@ -1,4 +1,4 @@
-"""``/apiv1``: the cloud-drive REST API for scoped API keys (keys management so far)."""
+"""``/apiv1``: the cloud-drive REST API for scoped API keys (SPEC §5)."""
 
 from __future__ import annotations
 
@@ -10,46 +10,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from satchel.core.apikeys import KeyChanges
-from satchel.db.models import ApiKey, User
+from satchel.db.models import User
 from satchel.errors import BadRequest, NotFound
-from satchel.web.http import json_object, read_body
-from satchel.web.public.views import iso
+from satchel.web.apiv1 import drive
+from satchel.web.apiv1.auth import authenticate, json_body
+from satchel.web.apiv1.openapi import openapi
+from satchel.web.apiv1.views import key_json
 from satchel.web.state import AppState
-
-MAX_JSON_BYTES = 64 * 1024
-
-
-async def authenticate(request: Request, permission: str) -> User:
-    state: AppState = request.app.state.satchel
-    ip = (await state.actor(request)).ip
-    header = request.headers.get("authorization")
-    user, _key = await asyncio.to_thread(state.apikeys.authenticate, header, ip, permission)
-    return user
-
-
-def key_json(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "label": key.label,
-        "hint": key.hint,
-        "permissions": key.permissions,
-        "allowed_ips": key.allowed_ips,
-        "created_at": iso(key.created_at),
-        "last_used_at": iso(key.last_used_at),
-        "last_used_ip": key.last_used_ip,
-    }
 
 
 async def list_keys(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    user = await authenticate(request, "manage_keys")
+    user = await _key_manager(request)
     keys = await asyncio.to_thread(state.apikeys.list, user)
     return JSONResponse({"keys": [key_json(key) for key in keys]})
 
 
 async def create_key(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    user = await authenticate(request, "manage_keys")
+    user = await _key_manager(request)
     body = await json_body(request)
     created = await asyncio.to_thread(
         state.apikeys.create,
@@ -64,7 +43,7 @@ async def create_key(request: Request) -> Response:
 
 async def update_key(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    user = await authenticate(request, "manage_keys")
+    user = await _key_manager(request)
     body = await json_body(request)
     changes = KeyChanges(
         label=_text(body, "label") if "label" in body else None,
@@ -77,14 +56,15 @@ async def update_key(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    user = await authenticate(request, "manage_keys")
+    user = await _key_manager(request)
     await asyncio.to_thread(state.apikeys.revoke, user, _key_id(request))
     return JSONResponse({"success": True})
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    body = await read_body(request, MAX_JSON_BYTES, "Request body too large")
-    return json_object(body or b"{}")
+async def _key_manager(request: Request) -> User:
+    actor = await authenticate(request, "manage_keys")
+    assert actor.user is not None
+    return actor.user
 
 
 def _key_id(request: Request) -> int:
@@ -121,4 +101,18 @@ def routes() -> list[Route]:
         Route("/apiv1/keys", create_key, methods=["POST"]),
         Route("/apiv1/keys/{key_id}", update_key, methods=["PATCH"]),
         Route("/apiv1/keys/{key_id}", revoke_key, methods=["DELETE"]),
+        Route("/apiv1/upload", drive.upload, methods=["POST"]),
+        Route("/apiv1/download/{file_id}", drive.download, methods=["GET", "HEAD"]),
+        Route("/apiv1/files", drive.list_folder, methods=["GET"]),
+        Route("/apiv1/files/{folder_id}", drive.list_folder, methods=["GET"]),
+        Route("/apiv1/files/{file_id}/properties", drive.properties, methods=["GET"]),
+        Route("/apiv1/files/{file_id}", drive.trash_file, methods=["DELETE"]),
+        Route("/apiv1/folders", drive.create_folder, methods=["POST"]),
+        Route("/apiv1/folders/{folder_id}", drive.trash_folder, methods=["DELETE"]),
+        Route("/apiv1/search", drive.search, methods=["GET"]),
+        Route("/apiv1/trash", drive.list_trash, methods=["GET"]),
+        Route("/apiv1/trash/empty", drive.empty_trash, methods=["DELETE"]),
+        Route("/apiv1/trash/{item_id}/restore", drive.restore, methods=["POST"]),
+        Route("/apiv1/trash/{item_id}", drive.delete_from_trash, methods=["DELETE"]),
+        Route("/apiv1/openapi.json", openapi, methods=["GET"]),
     ]

@@ -51,7 +51,7 @@ async def owner_download(request: Request) -> Response:
     plan = await asyncio.to_thread(
         state.files.plan_owner_download, request.path_params["token"], actor
     )
-    return await _respond(request, state, plan)
+    return await respond(request, state, plan)
 
 
 async def _serve(request: Request, public_id: str) -> Response:
@@ -84,7 +84,7 @@ async def _serve(request: Request, public_id: str) -> Response:
         raise
     if body is not None:
         return Response(body, status_code=206 if plan.partial else 200, headers=_headers(plan))
-    return await _respond(request, state, plan)
+    return await respond(request, state, plan)
 
 
 def _cheap(record: StoredFile) -> bool:
@@ -117,7 +117,7 @@ def _password_prompt(request: Request, exc: PasswordRequired) -> Response:
     return error_response(request, exc)
 
 
-async def _respond(request: Request, state: AppState, plan: DownloadPlan) -> Response:
+async def respond(request: Request, state: AppState, plan: DownloadPlan) -> Response:
     headers = _headers(plan)
     status = 206 if plan.partial else 200
     if request.method == "HEAD":

@@ -7,7 +7,8 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from satchel.core.options import ManageChanges
+from satchel.core.files import Actor
+from satchel.core.options import ManageChanges, parse_flag
 from satchel.web.http import read_small_form, wants_html
 from satchel.web.public.views import manage_info
 from satchel.web.state import AppState
@@ -29,16 +30,29 @@ async def show(request: Request) -> Response:
 
 async def update(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    actor = await state.actor(request)
+    actor = await state.actor(request, key_permission="write")
     await state.limiter.hit("manage", actor)
     token = request.path_params["token"]
     fields = await read_small_form(request)
+    if parse_flag(fields.get("claim", "false"), "claim"):
+        return await _claim(request, state, token, actor)
     changes = ManageChanges.from_fields(fields, state.settings.max_expiry)
     record = await asyncio.to_thread(state.files.update_managed, token, changes, actor)
     if wants_html(request):
         return RedirectResponse(f"/manage/{token}", status_code=303)
     info = manage_info(state, record, token)
     return JSONResponse({"success": True, **{k: info[k] for k in _ECHOED}})
+
+
+async def _claim(request: Request, state: AppState, token: str, actor: Actor) -> Response:
+    """``claim=1``: a logged-in holder of the token takes the upload into their drive."""
+    record = await asyncio.to_thread(state.drive.claim, token, actor)
+    if wants_html(request):
+        return RedirectResponse(f"/manage/{token}", status_code=303)
+    info = manage_info(state, record, token)
+    return JSONResponse(
+        {"success": True, "claimed": True, "file_id": record.id, "expires_at": info["expires_at"]}
+    )
 
 
 _ECHOED = ("has_password", "public", "expires_at", "max_downloads", "downloads")

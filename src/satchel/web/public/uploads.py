@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -11,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from satchel.core.files import Actor, CreatedUpload
 from satchel.core.ingest import IngestedBlob, UploadIngest
 from satchel.core.options import UploadOptions, options_so_far
-from satchel.errors import BadRequest, InsufficientStorage, TooLarge
+from satchel.errors import BadRequest, InsufficientStorage, RateLimited, TooLarge
 from satchel.web.http import wants_html
 from satchel.web.public.views import upload_result
 from satchel.web.state import AppState
@@ -36,22 +38,25 @@ async def upload(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     actor = await state.actor(request, key_permission="write")
     await state.limiter.hit("upload", actor)
-    boundary = _boundary(request)
-    max_bytes = _max_upload(state, actor)
-    content_length = _checked_length(request, max_bytes)
-    _check_free_space(state, content_length)
+    boundary = boundary_of(request)
+    max_bytes = max_upload(state, actor)
+    content_length = checked_length(request, max_bytes)
+    await check_space(state, actor, content_length)
 
     def check_early(fields: dict[str, str]) -> None:
         options = options_so_far(fields, state.settings.max_expiry)
         state.files.check_upload_options(options, actor)
+        if actor.user_id is not None:
+            state.drive.folder(actor.user_id, options.folder_id)
 
     ingest = UploadIngest(state.files.store, boundary, content_length or -1, max_bytes, check_early)
-    try:
-        last_batch = await _stream_into(request, ingest)
-        blob, created = await asyncio.to_thread(_complete, state, ingest, last_batch, actor)
-    except BaseException:
-        await asyncio.shield(asyncio.to_thread(ingest.abort))
-        raise
+    with upload_slot(state, actor):
+        try:
+            last_batch = await stream_into(request, ingest)
+            blob, created = await asyncio.to_thread(_complete, state, ingest, last_batch, actor)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(ingest.abort))
+            raise
     result = upload_result(state, created.file, created.manage_token, blob.file_count)
     if wants_html(request):
         return RedirectResponse(result["redirect"], status_code=303)
@@ -65,10 +70,13 @@ def _complete(
     ingest.feed_many(last_batch)
     blob = ingest.finish()
     options = UploadOptions.from_fields(ingest.fields, state.settings.max_expiry)
+    check_quota(state, actor, blob.size)
+    if actor.user_id is not None:
+        state.drive.folder(actor.user_id, options.folder_id)
     return blob, state.files.register_upload(blob, options, actor)
 
 
-async def _stream_into(request: Request, ingest: UploadIngest) -> list[bytes]:
+async def stream_into(request: Request, ingest: UploadIngest) -> list[bytes]:
     """Receives the next batch while a worker thread parses, encrypts and writes the last one;
     returns the final batch, not yet fed."""
     loop = asyncio.get_running_loop()
@@ -97,7 +105,7 @@ async def _settle(pending: asyncio.Future[None]) -> None:
     await asyncio.shield(pending)
 
 
-def _boundary(request: Request) -> str:
+def boundary_of(request: Request) -> str:
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     if kind != "multipart/form-data":
         raise BadRequest("No files: send multipart/form-data with a 'files' field")
@@ -107,14 +115,53 @@ def _boundary(request: Request) -> str:
     return boundary
 
 
-def _max_upload(state: AppState, actor: Actor) -> int:
+def max_upload(state: AppState, actor: Actor) -> int:
+    """The package's limit (0 = none), never above the server-wide cap for users."""
     settings = state.settings
     if actor.user_id is None:
         return int(settings.guest_max_upload_size)
-    return int(settings.user_max_upload_size)
+    cap = int(settings.user_max_upload_size)
+    limit = state.package_of(actor).max_upload_size
+    return min(limit, cap) if limit else cap
 
 
-def _checked_length(request: Request, max_bytes: int) -> int | None:
+def check_quota(state: AppState, actor: Actor, incoming: int) -> None:
+    """507 when ``incoming`` more bytes would take a user past their package's storage quota."""
+    if actor.user_id is None:
+        return
+    quota = state.package_of(actor).max_storage_bytes
+    if quota and state.drive.used_bytes(actor.user_id) + incoming > quota:
+        raise InsufficientStorage(f"Storage quota exceeded (quota {quota} bytes)")
+
+
+async def check_space(state: AppState, actor: Actor, content_length: int | None) -> None:
+    _check_free_space(state, content_length)
+    if actor.user_id is not None and content_length:
+        # The multipart framing is counted too: a body that only just fits is checked again
+        # on the file's real size once it is in.
+        await asyncio.to_thread(
+            check_quota, state, actor, max(0, content_length - FRAMING_ALLOWANCE)
+        )
+
+
+@contextmanager
+def upload_slot(state: AppState, actor: Actor) -> Iterator[None]:
+    """The package's ``concurrent_uploads`` (0 = no limit), counted in this process."""
+    limit = state.package_of(actor).concurrent_uploads
+    who = f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{actor.ip}"
+    running = state.uploads_running
+    if limit and running.get(who, 0) >= limit:
+        raise RateLimited(5, f"Too many uploads at once (at most {limit})")
+    running[who] = running.get(who, 0) + 1
+    try:
+        yield
+    finally:
+        running[who] -= 1
+        if not running[who]:
+            del running[who]
+
+
+def checked_length(request: Request, max_bytes: int) -> int | None:
     """Rejects an oversized body from its Content-Length, before reading any of it."""
     declared = request.headers.get("content-length")
     if declared is None:

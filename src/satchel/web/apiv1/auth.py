@@ -1,0 +1,30 @@
+"""API-key authentication, rate limiting and JSON bodies for every ``/apiv1`` endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+
+from satchel.core.files import Actor
+from satchel.web.http import client_ip, json_object, read_body
+from satchel.web.state import AppState
+
+MAX_JSON_BYTES = 64 * 1024
+
+
+async def authenticate(request: Request, permission: str) -> Actor:
+    """The key's user, or the 401/403 that says why not; then the per-user rate limit."""
+    state: AppState = request.app.state.satchel
+    ip = client_ip(request, state.trusted)
+    header = request.headers.get("authorization")
+    user, _key = await asyncio.to_thread(state.apikeys.authenticate, header, ip, permission)
+    actor = Actor(ip=ip, user_id=user.id, user=user)
+    await state.limiter.hit("apiv1", actor)
+    return actor
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    body = await read_body(request, MAX_JSON_BYTES, "Request body too large")
+    return json_object(body or b"{}")
