@@ -169,7 +169,9 @@ class DriveService:
 
     # -- listing and search -------------------------------------------------------------
 
-    def list(self, owner_id: int, folder_id: int | None, limit: int, cursor: Cursor | None) -> Page:
+    def listing(
+        self, owner_id: int, folder_id: int | None, limit: int, cursor: Cursor | None
+    ) -> Page:
         folders = and_(
             Folder.owner_id == owner_id,
             _is(Folder.parent_id, folder_id),

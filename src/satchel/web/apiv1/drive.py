@@ -123,7 +123,7 @@ async def list_folder(request: Request) -> Response:
     def work() -> dict[str, Any]:
         assert actor.user_id is not None
         folder = state.drive.folder(actor.user_id, folder_id)
-        page = state.drive.list(actor.user_id, folder_id, limit, cursor)
+        page = state.drive.listing(actor.user_id, folder_id, limit, cursor)
         return {
             "folder": folder_json(state, folder) if folder else None,
             **page_json(state, page),
