@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LINT_PATHS := src tests $(wildcard bench)
 
-.PHONY: run test lint typecheck pytest bench format clean
+.PHONY: run test lint typecheck pytest bench bench-drive format clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ pytest: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-drive: $(VENV)/.installed
+	cd bench && ../$(PY) drive.py $(BENCH_ARGS)
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format $(LINT_PATHS)
