@@ -175,17 +175,27 @@ def test_claim_a_guest_upload(client: TestClient) -> None:
     assert guest["expires_at"] is not None
     anonymous = client.post(f"/manage/{token}", data={"claim": "1"})
     assert anonymous.status_code == 403
+    assert anonymous.json() == {"error": "Log in to claim an upload into your drive"}
     log_in(client, "alice")
-    claimed = client.post(f"/manage/{token}", data={"claim": "1"})
+    page = client.get(f"/manage/{token}", headers={"Accept": "text/html"})
+    assert "Keep it in my drive" in page.text
+    csrf = client.cookies["satchel_csrf"]
+    assert f'name="csrf_token" value="{csrf}"' in page.text
+    forged = client.post(f"/manage/{token}", data={"claim": "1"})
+    assert forged.status_code == 403
+    assert forged.json() == {"error": "CSRF token missing or wrong"}
+    claimed = client.post(f"/manage/{token}", data={"claim": "1", "csrf_token": csrf})
     assert claimed.status_code == 200, claimed.text
     assert claimed.json()["claimed"] is True
     assert claimed.json()["expires_at"] is None
     assert drive_names(client, key) == ["claim-me.txt"]
-    assert client.post(f"/manage/{token}", data={"claim": "1"}).status_code == 409
+    again = client.post(f"/manage/{token}", data={"claim": "1", "csrf_token": csrf})
+    assert again.status_code == 409
     # Now it is a drive file: only Alice manages it.
     log_in(client, "bob")
     assert client.get(f"/manage/{token}").status_code == 403
-    assert client.post(f"/manage/{token}", data={"claim": "1"}).status_code == 403
+    stolen = client.post(f"/manage/{token}", data={"claim": "1", "csrf_token": csrf})
+    assert stolen.status_code == 403
 
 
 def test_claim_renames_on_clash_and_by_api_key(client: TestClient) -> None:

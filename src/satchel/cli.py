@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from satchel.config import SETTINGS, Settings, load_settings
+from satchel.config import SETTINGS, Settings, load_settings, parse_duration
 from satchel.core.accounts import AccountService, NewUser
 from satchel.errors import ConfigError, SatchelError
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         handler=_settings
     )
     _add_user_commands(admin)
+    _add_invite_command(admin)
     return parser
 
 
@@ -97,6 +99,27 @@ def _add_user_commands(admin: Any) -> None:
     )
     key.add_argument("--label", default="")
     key.set_defaults(handler=_create_api_key)
+
+
+def _add_invite_command(admin: Any) -> None:
+    invite = admin.add_parser(
+        "create-invite", help="create a one-time registration code; prints the code last"
+    )
+    invite.add_argument(
+        "--expires",
+        type=_invite_lifetime,
+        default=timedelta(days=7),
+        help="how long the code stays valid: 6h, 7d, 2w … or 0 for no expiry (default 7d)",
+    )
+    invite.set_defaults(handler=_create_invite)
+
+
+def _invite_lifetime(value: str) -> timedelta | None:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return timedelta(seconds=seconds) if seconds else None
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
@@ -157,6 +180,18 @@ def _new_api_key(accounts: AccountService, args: argparse.Namespace) -> str:
 
 
 _create_api_key = _account_command(_new_api_key)
+
+
+def _new_invite(accounts: AccountService, args: argparse.Namespace) -> str:
+    from satchel.core.invites import InviteService
+    from satchel.db.models import utcnow
+
+    code = InviteService(accounts.db).create(args.expires)
+    until = f"until {utcnow() + args.expires:%Y-%m-%d %H:%M} UTC" if args.expires else "forever"
+    return f"invite code, for one registration, valid {until}:\n{code}"
+
+
+_create_invite = _account_command(_new_invite)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.config import Settings, load_settings
-from satchel.web import apiv1, public
+from satchel.web import account, apiv1, public
 from satchel.web.errors import install_error_handlers
 from satchel.web.state import AppState, build_state
 
@@ -137,6 +137,7 @@ def create_app(
         Route("/readyz", readyz),
         *public.routes(),
         *apiv1.routes(),
+        *account.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.satchel = state

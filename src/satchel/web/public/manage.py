@@ -9,6 +9,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from satchel.core.files import Actor
 from satchel.core.options import ManageChanges, parse_flag
+from satchel.errors import Forbidden
+from satchel.web.account.forms import form_page
+from satchel.web.csrf import check_csrf
 from satchel.web.http import read_small_form, wants_html
 from satchel.web.public.views import manage_info
 from satchel.web.state import AppState
@@ -23,8 +26,13 @@ async def show(request: Request) -> Response:
     record = await asyncio.to_thread(state.files.get_managed, token, actor)
     info = manage_info(state, record, token)
     if wants_html(request):
-        context = {"file": info, "token": token, "max_days": state.settings.max_expiry // 86400}
-        return render(request, "manage.html", context)
+        context = {
+            "file": info,
+            "token": token,
+            "max_days": state.settings.max_expiry // 86400,
+            "can_claim": actor.user_id is not None and record.is_temp,
+        }
+        return form_page(request, "manage.html", context)
     return JSONResponse(info)
 
 
@@ -35,7 +43,7 @@ async def update(request: Request) -> Response:
     token = request.path_params["token"]
     fields = await read_small_form(request)
     if parse_flag(fields.get("claim", "false"), "claim"):
-        return await _claim(request, state, token, actor)
+        return await _claim(request, state, token, actor, fields)
     changes = ManageChanges.from_fields(fields, state.settings.max_expiry)
     record = await asyncio.to_thread(state.files.update_managed, token, changes, actor)
     if wants_html(request):
@@ -44,8 +52,14 @@ async def update(request: Request) -> Response:
     return JSONResponse({"success": True, **{k: info[k] for k in _ECHOED}})
 
 
-async def _claim(request: Request, state: AppState, token: str, actor: Actor) -> Response:
+async def _claim(
+    request: Request, state: AppState, token: str, actor: Actor, fields: dict[str, str]
+) -> Response:
     """``claim=1``: a logged-in holder of the token takes the upload into their drive."""
+    if actor.user_id is None:
+        raise Forbidden("Log in to claim an upload into your drive")
+    if "authorization" not in request.headers:
+        check_csrf(request, fields)  # a session cookie: the claim must come from our page
     record = await asyncio.to_thread(state.drive.claim, token, actor)
     if wants_html(request):
         return RedirectResponse(f"/manage/{token}", status_code=303)

@@ -1,0 +1,3 @@
+from satchel.web.account.routes import routes
+
+__all__ = ["routes"]

@@ -1,0 +1,177 @@
+"""``/account``: the signed-in user's package, storage and API keys, and password change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from jinja2.filters import do_filesizeformat
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from satchel.core.apikeys import PERMISSIONS
+from satchel.core.files import Actor
+from satchel.core.packages import Package
+from satchel.db.models import User
+from satchel.errors import NotFound, SatchelError, Unauthorized
+from satchel.web.account.forms import app_state, form_failure, form_page, login_redirect, see_other
+from satchel.web.apiv1.views import key_json
+from satchel.web.csrf import check_csrf
+from satchel.web.http import read_small_form, wants_html
+from satchel.web.state import SESSION_COOKIE, AppState
+
+NOTICES = {
+    "password": "Password changed. Every other session of this account was logged out.",
+    "revoked": "API key revoked.",
+}
+TICKED = frozenset({"on", "true", "1", "yes"})
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    state: AppState
+    actor: Actor
+    user: User
+
+
+Action = Callable[[Request, SignedIn, dict[str, str]], Awaitable[Response]]
+
+
+async def show(request: Request) -> Response:
+    who = await _signed_in(request)
+    if who is None:
+        return _login_required(request)
+    context = await asyncio.to_thread(_account_context, who)
+    if not wants_html(request):
+        return JSONResponse(_account_json(context))
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    return form_page(request, "account.html", {**context, "notice": notice})
+
+
+def account_form(action: Action) -> Callable[[Request], Awaitable[Response]]:
+    """A form post of the account page: signed in, CSRF-checked, errors shown on the page."""
+
+    async def endpoint(request: Request) -> Response:
+        who = await _signed_in(request)
+        if who is None:
+            return _login_required(request)
+        try:
+            fields = await read_small_form(request)
+            check_csrf(request, fields)
+            return await action(request, who, fields)
+        except SatchelError as error:
+            context = await asyncio.to_thread(_account_context, who) if wants_html(request) else {}
+            return form_failure(request, "account.html", context, error)
+
+    return endpoint
+
+
+@account_form
+async def change_password(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
+    # The current password is checked: as many guesses as at the login form, no more.
+    await who.state.limiter.hit("login", who.actor)
+    current, new = fields.get("current_password", ""), fields.get("new_password", "")
+    await asyncio.to_thread(who.state.accounts.change_password, who.user.username, current, new)
+    keep = request.cookies.get(SESSION_COOKIE)
+    await asyncio.to_thread(who.state.sessions.end_all, who.user.id, keep)
+    if wants_html(request):
+        return see_other("/account?done=password")
+    return JSONResponse({"success": True})
+
+
+@account_form
+async def create_key(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
+    permissions = {name: fields.get(name, "").lower() in TICKED for name in PERMISSIONS}
+    allowed_ips = fields.get("allowed_ips", "").replace(",", "\n").split()
+    created = await asyncio.to_thread(
+        who.state.apikeys.create, who.user, fields.get("label", ""), permissions, allowed_ips
+    )
+    new_key = {**key_json(created.key), "key": created.secret}
+    if not wants_html(request):
+        return JSONResponse(new_key, status_code=201)
+    # The secret is on this page only: Satchel keeps nothing but its hash.
+    context = await asyncio.to_thread(_account_context, who)
+    return form_page(request, "account.html", {**context, "new_key": new_key})
+
+
+@account_form
+async def revoke_key(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
+    raw = request.path_params["key_id"]
+    if not raw.isdigit():
+        raise NotFound("API key not found")
+    await asyncio.to_thread(who.state.apikeys.revoke, who.user, int(raw))
+    if wants_html(request):
+        return see_other("/account?done=revoked")
+    return JSONResponse({"success": True})
+
+
+async def _signed_in(request: Request) -> SignedIn | None:
+    state = app_state(request)
+    actor = await state.actor(request)
+    return None if actor.user is None else SignedIn(state, actor, actor.user)
+
+
+def _login_required(request: Request) -> Response:
+    if wants_html(request):
+        return login_redirect("/account")
+    raise Unauthorized("Login required")
+
+
+def _account_context(who: SignedIn) -> dict[str, Any]:
+    package = who.state.package_of(who.actor)
+    return {
+        "user": who.user,
+        "package": package,
+        "limits": package_limits(package),
+        "used_bytes": who.state.drive.used_bytes(who.user.id),
+        "keys": [key_json(key) for key in who.state.apikeys.list(who.user)],
+        "permissions": PERMISSIONS,
+        "signed_in": True,
+    }
+
+
+def _account_json(context: dict[str, Any]) -> dict[str, Any]:
+    user: User = context["user"]
+    package: Package = context["package"]
+    return {
+        "username": user.username,
+        "email": user.email,
+        "package": asdict(package),
+        "storage": {"used_bytes": context["used_bytes"], "quota_bytes": package.max_storage_bytes},
+        "keys": context["keys"],
+    }
+
+
+def package_limits(package: Package) -> list[tuple[str, str]]:
+    """The package's limits as the account page lists them."""
+    return [
+        ("Largest upload", _size(package.max_upload_size)),
+        ("Storage", _size(package.max_storage_bytes)),
+        ("Uploads at once", _count(package.concurrent_uploads)),
+        ("Downloads at once", _count(package.concurrent_downloads)),
+        ("Downloads per 24 hours", _count(package.downloads_per_24_hours)),
+        ("Download volume per 24 hours", _size(package.download_size_per_24_hours)),
+        ("Download speed", _speed(package.download_speed)),
+        ("Remote download URLs", _count(package.max_remote_download_urls)),
+        ("Inactive files kept for", _days(package.days_to_keep_inactive_files)),
+    ]
+
+
+def _size(value: int) -> str:
+    return do_filesizeformat(value, binary=True) if value else "unlimited"
+
+
+def _count(value: int) -> str:
+    return str(value) if value else "unlimited"
+
+
+def _speed(value: int) -> str:
+    return f"{do_filesizeformat(value, binary=True)}/s" if value else "unlimited"
+
+
+def _days(value: int) -> str:
+    if not value:
+        return "forever"
+    return f"{value} day{'s' if value != 1 else ''}"
