@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from satchel.core.packages import parse_packages
+from satchel.core.packages import DEFAULT_PACKAGES, parse_packages
 from satchel.errors import ConfigError
 
 _SIZE_UNITS = {
@@ -376,7 +376,7 @@ def settings_markdown() -> str:
 
 def _describe_default(value: Any) -> str:
     if value == {}:
-        return "free, premium, admin"
+        return ", ".join(DEFAULT_PACKAGES)
     if isinstance(value, dict):
         return "<br>".join(f"`{k}={v.guest}:{v.user}`" for k, v in value.items())
     if value in ("", []):
