@@ -166,6 +166,19 @@ def test_trash_restore_and_delete_file(client: TestClient) -> None:
     assert client.post(f"/apiv1/trash/{kept['id']}/restore", headers=bearer(key)).status_code == 404
 
 
+def test_public_links_of_trashed_files_are_dead_until_restored(client: TestClient) -> None:
+    key = user_key(client, "alice")
+    [record] = api_upload(client, key, ("shared.txt", b"shared"))
+    token = record["manage_url"].rsplit("/", 1)[1]
+    assert client.post(f"/manage/{token}", data={"public": "true"}, headers=bearer(key)).is_success
+    assert client.get(record["download_url"]).content == b"shared"
+    client.delete(f"/apiv1/files/{record['id']}", headers=bearer(key))
+    assert client.get(record["download_url"]).status_code == 404
+    assert client.get(f"/manage/{token}", headers=bearer(key)).status_code == 404
+    client.post(f"/apiv1/trash/{record['id']}/restore", headers=bearer(key))
+    assert client.get(record["download_url"]).content == b"shared"
+
+
 def test_restore_renames_on_clash(client: TestClient) -> None:
     key = user_key(client, "alice")
     [old] = api_upload(client, key, ("a.txt", b"old"))

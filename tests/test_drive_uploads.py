@@ -52,6 +52,11 @@ def test_api_key_upload_into_a_folder_never_expires(client: TestClient) -> None:
     token = token_of(result)
     managed = client.post(f"/manage/{token}", data={"expires": "never"}, headers=bearer(key))
     assert managed.status_code == 200, managed.text
+    # The owner's key (read / delete) also shows and deletes it; no key at all does not.
+    assert client.get(f"/manage/{token}").status_code == 403
+    assert client.get(f"/manage/{token}", headers=bearer(key)).json()["expires_at"] is None
+    assert client.post(f"/delete/{token}", headers=bearer(key)).status_code == 200
+    assert drive_names(client, key, folder) == []
     guest = upload(client)
     refused = client.post(f"/manage/{token_of(guest)}", data={"expires": "never"})
     assert refused.status_code == 400

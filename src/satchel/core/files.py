@@ -244,6 +244,8 @@ class FileService:
     def _servable(self, record: StoredFile) -> StoredFile:
         if record.state == "gone":
             raise Gone()
+        if record.trashed_at is not None:
+            raise NotFound()  # in its owner's trash: its links are dead until it is restored
         if record.expires_at is not None and record.expires_at <= self.clock():
             raise NotFound()
         if record.max_downloads is not None and record.downloads >= record.max_downloads:
@@ -295,7 +297,7 @@ class FileService:
             record = session.scalar(
                 select(StoredFile).where(StoredFile.manage_token_hash == hash_token(token))
             )
-        if record is None or record.state != "ready":
+        if record is None or record.state != "ready" or record.trashed_at is not None:
             raise NotFound("File not found or invalid token")
         if record.expires_at is not None and record.expires_at <= self.clock():
             raise NotFound("File not found or invalid token")

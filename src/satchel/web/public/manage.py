@@ -20,7 +20,7 @@ from satchel.web.templates import render
 
 async def show(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    actor = await state.actor(request)
+    actor = await state.actor(request, key_permission="read")
     await state.limiter.hit("manage", actor)
     token = request.path_params["token"]
     record = await asyncio.to_thread(state.files.get_managed, token, actor)
@@ -74,7 +74,7 @@ _ECHOED = ("has_password", "public", "expires_at", "max_downloads", "downloads")
 
 async def remove(request: Request) -> Response:
     state: AppState = request.app.state.satchel
-    actor = await state.actor(request)
+    actor = await state.actor(request, key_permission="delete")
     await state.limiter.hit("delete", actor)
     await asyncio.to_thread(state.files.delete_managed, request.path_params["token"], actor)
     if wants_html(request):
