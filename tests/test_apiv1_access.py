@@ -100,7 +100,7 @@ def test_every_endpoint_answers_403_when_api_access_is_off(
 
 
 def keyed(client: TestClient, allowed_ips: list[str]) -> str:
-    manager = user_key(client, "alice", "manage_keys")
+    manager = user_key(client, "alice", "manage_keys", "read")
     created = client.post(
         "/apiv1/keys",
         json={"permissions": {"read": True}, "allowed_ips": allowed_ips},
@@ -239,3 +239,50 @@ def test_users_cannot_reach_each_others_things(client: TestClient) -> None:
     assert [f["name"] for f in trash["files"]] == ["old.txt"]
     assert [f["name"] for f in trash["folders"]] == ["old folder"]
     assert client.get("/apiv1/keys", headers=bearer(alice)).status_code == 200
+
+
+def test_a_key_grants_no_more_than_it_holds(client: TestClient) -> None:
+    manager = user_key(client, "alice", "manage_keys", "read")
+    wider = client.post(
+        "/apiv1/keys", json={"permissions": {"read": True, "delete": True}}, headers=bearer(manager)
+    )
+    assert wider.status_code == 403
+    assert wider.json() == {"error": "A key can only grant permissions it has itself (not delete)"}
+    narrow = client.post(
+        "/apiv1/keys",
+        json={"permissions": {"read": True}, "allowed_ips": ["192.0.2.0/24"]},
+        headers=bearer(manager),
+    )
+    assert narrow.status_code == 201
+    own_id = client.get("/apiv1/keys", headers=bearer(manager)).json()["keys"][0]["id"]
+    self_raise = client.patch(
+        f"/apiv1/keys/{own_id}",
+        json={"permissions": {"manage_keys": True, "write": True}},
+        headers=bearer(manager),
+    )
+    assert self_raise.status_code == 403
+    unknown = client.patch(f"/apiv1/keys/{own_id}", json={"bogus": 1}, headers=bearer(manager))
+    assert unknown.status_code == 400
+    assert "Unknown field(s): bogus" in unknown.json()["error"]
+
+
+def test_a_bound_key_creates_only_keys_bound_inside_its_list(client: TestClient) -> None:
+    keyed_manager = user_key(client, "alice", "manage_keys", "read")
+    created = client.post(
+        "/apiv1/keys",
+        json={"permissions": {"manage_keys": True, "read": True}, "allowed_ips": ["192.0.2.0/24"]},
+        headers=bearer(keyed_manager),
+    ).json()["key"]
+    inside = TestClient(client.app, client=("192.0.2.10", 5000))
+    for allowed, status in (([], 403), (["198.51.100.0/24"], 403), (["192.0.2.128/25"], 201)):
+        response = inside.post(
+            "/apiv1/keys",
+            json={"permissions": {"read": True}, "allowed_ips": allowed},
+            headers=bearer(created),
+        )
+        assert response.status_code == status, (allowed, response.text)
+
+
+def test_401_names_the_scheme(client: TestClient) -> None:
+    response = client.get("/apiv1/files")
+    assert response.headers["www-authenticate"] == 'Bearer realm="satchel"'

@@ -297,3 +297,22 @@ def test_trash_is_purged_after_48_hours(client: TestClient) -> None:
     live = client.get("/apiv1/files", headers=bearer(key)).json()
     assert names(live) == ["kept.txt"]
     assert client.get(f"/apiv1/download/{kept['id']}", headers=bearer(key)).content == b"k"
+
+
+def test_ids_are_never_reused(client: TestClient) -> None:
+    key = user_key(client, "alice")
+    [first] = api_upload(client, key, ("a.txt", b"a"))
+    folder = make_folder(client, key, "f")
+    client.delete(f"/apiv1/files/{first['id']}", headers=bearer(key))
+    client.delete(f"/apiv1/folders/{folder}", headers=bearer(key))
+    client.delete("/apiv1/trash/empty", headers=bearer(key))
+    [second] = api_upload(client, key, ("b.txt", b"b"))
+    assert second["id"] > first["id"]
+    assert make_folder(client, key, "g") > folder
+
+
+def test_folder_names_with_slashes_are_refused(client: TestClient) -> None:
+    key = user_key(client, "alice")
+    for name in ("a/b", "a\\b", ".."):
+        response = client.post("/apiv1/folders", json={"name": name}, headers=bearer(key))
+        assert response.status_code == 400, name

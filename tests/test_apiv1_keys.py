@@ -20,7 +20,7 @@ def auth(secret: str) -> dict[str, str]:
 
 
 def test_create_list_patch_revoke(client: TestClient) -> None:
-    admin_key = make_user_key(client, "alice", manage_keys=True)
+    admin_key = make_user_key(client, "alice", manage_keys=True, read=True, write=True)
     body = {
         "label": "backup script",
         "permissions": {"read": True, "write": True},

@@ -62,7 +62,7 @@ def test_real_answers_match_the_schemas(client: TestClient) -> None:
     h = bearer(key)
     check(document, "/apiv1/folders", client.post("/apiv1/folders", json={"name": "x"}, headers=h))
     check(document, "/apiv1/files", client.get("/apiv1/files?limit=1", headers=h))
-    check(document, "/apiv1/files/{folder_id}", client.get(f"/apiv1/files/{folder}", headers=h))
+    check(document, "/apiv1/files/{id}", client.get(f"/apiv1/files/{folder}", headers=h))
     check(
         document,
         "/apiv1/files/{file_id}/properties",
@@ -79,7 +79,7 @@ def test_real_answers_match_the_schemas(client: TestClient) -> None:
         client.patch(f"/apiv1/keys/{key_id}", json={"label": "l"}, headers=h),
     )
     check(document, "/apiv1/keys/{key_id}", client.delete(f"/apiv1/keys/{key_id}", headers=h))
-    check(document, "/apiv1/files/{folder_id}", client.delete(f"/apiv1/files/{file_id}", headers=h))
+    check(document, "/apiv1/files/{id}", client.delete(f"/apiv1/files/{file_id}", headers=h))
     check(
         document, "/apiv1/folders/{folder_id}", client.delete(f"/apiv1/folders/{folder}", headers=h)
     )
@@ -105,5 +105,7 @@ def test_real_answers_match_the_schemas(client: TestClient) -> None:
     check(document, "/apiv1/trash/empty", client.delete("/apiv1/trash/empty", headers=h))
     # Errors have the documented shape too.
     check(document, "/apiv1/files", client.get("/apiv1/files"))
-    check(document, "/apiv1/files/{folder_id}", client.get("/apiv1/files/999", headers=h))
+    check(document, "/apiv1/files/{id}", client.get("/apiv1/files/999", headers=h))
     check(document, "/apiv1/search", client.get("/apiv1/search", headers=h))
+    check(document, "/apiv1/trash", client.get("/apiv1/trash?limit=0", headers=h))
+    check(document, "/apiv1/files", client.get("/apiv1/files?cursor=bad", headers=h))

@@ -47,6 +47,13 @@ def test_api_key_upload_into_a_folder_never_expires(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["expires_at"] is None
+    # A drive file is private unless asked otherwise, and the answer gives its drive id.
+    assert client.get(result["download_url"]).status_code == 403
+    props = client.get(
+        f"/apiv1/files/{result['drive_file_id']}/properties", headers=bearer(key)
+    ).json()
+    assert props["public"] is False
+    assert props["name"] == "pic.jpg"
     assert drive_names(client, key, folder) == ["pic.jpg"]
     # expires=never is allowed on the owner's drive file, refused on guest uploads.
     token = token_of(result)

@@ -78,6 +78,8 @@ def parse_limit(text: str | None) -> int:
 def folder_name(raw: str) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise BadRequest("Folder name is required")
+    if "/" in raw or "\\" in raw:
+        raise BadRequest("Invalid folder name: no / or \\ in a folder name")
     name = safe_filename(raw, fallback="")
     if not name:
         raise BadRequest("Invalid folder name")

@@ -99,11 +99,14 @@ class UploadOptions:
     def from_fields(cls, fields: Mapping[str, str], max_expiry: int) -> UploadOptions:
         e2e = parse_flag(fields.get("e2e", "false"), "e2e")
         expires_text = fields.get("expires", "").strip()
+        is_temp = parse_flag(fields.get("is_temp", "true"), "is_temp")
+        # Shared uploads are public unless asked otherwise; drive files private.
+        public_default = "true" if is_temp else "false"
         return cls(
-            is_temp=parse_flag(fields.get("is_temp", "true"), "is_temp"),
+            is_temp=is_temp,
             folder_id=_parse_folder_id(fields.get("folder_id", "")),
             short_url=parse_flag(fields.get("short_url", "false"), "short_url"),
-            public=parse_flag(fields.get("public", "true"), "public"),
+            public=parse_flag(fields.get("public", public_default), "public"),
             password=parse_password(fields.get("password", "")),
             max_downloads=parse_max_downloads(fields.get("max_downloads", "")),
             expires=parse_expiry(expires_text, max_expiry) if expires_text else None,

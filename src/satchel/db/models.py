@@ -89,6 +89,9 @@ class StoredFile(Base):
     __table_args__ = (
         # Listing a folder: keyset pagination by (name, id) within one owner's folder.
         Index("ix_files_drive", "owner_id", "folder_id", "name", "id"),
+        # Ids are never reused, on SQLite too: a script holding an old id must not reach a
+        # newer file (PostgreSQL's sequences never hand out a number twice anyway).
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -149,7 +152,10 @@ class Folder(Base):
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     trashed_with: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_folders_tree", "owner_id", "parent_id", "name", "id"),)
+    __table_args__ = (
+        Index("ix_folders_tree", "owner_id", "parent_id", "name", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class UserSession(Base):

@@ -55,6 +55,8 @@ def error_response(request: Request, error: SatchelError) -> Response:
     headers = {}
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthorized) and request.url.path.startswith("/apiv1/"):
+        headers["WWW-Authenticate"] = 'Bearer realm="satchel"'
     if isinstance(error, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{error.size}"
     if wants_html(request) and request.method in {"GET", "HEAD"}:

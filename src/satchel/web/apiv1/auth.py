@@ -19,7 +19,8 @@ async def authenticate(request: Request, permission: str) -> Actor:
     state: AppState = request.app.state.satchel
     ip = client_ip(request, state.trusted)
     header = request.headers.get("authorization")
-    user, _key = await asyncio.to_thread(state.apikeys.authenticate, header, ip, permission)
+    user, key = await asyncio.to_thread(state.apikeys.authenticate, header, ip, permission)
+    request.state.api_key = key
     actor = Actor(ip=ip, user_id=user.id, user=user)
     await state.limiter.hit("apiv1", actor)
     return actor

@@ -270,14 +270,21 @@ PATHS: dict[str, Any] = {
         }
     },
     "/apiv1/files": {
-        "get": _operation("List the root folder", "read", ("200", "Listing", "One page"), _PAGING)
-    },
-    "/apiv1/files/{folder_id}": {
         "get": _operation(
-            "List a folder",
+            "List the root folder",
             "read",
             ("200", "Listing", "One page"),
-            [_path_id("folder_id"), *_PAGING],
+            _PAGING,
+            errors=("400", "401", "403", "429"),
+        )
+    },
+    "/apiv1/files/{id}": {
+        "get": _operation(
+            "List a folder (the id is a folder id here)",
+            "read",
+            ("200", "Listing", "One page"),
+            [_path_id("id"), *_PAGING],
+            errors=("400", "401", "403", "404", "429"),
         )
     },
     "/apiv1/files/{file_id}/properties": {
@@ -285,7 +292,6 @@ PATHS: dict[str, Any] = {
             "A file's details", "read", ("200", "File", "The file"), [_path_id("file_id")]
         )
     },
-    "/apiv1/files/{file_id}#delete": {},
     "/apiv1/folders": {
         "post": _operation(
             "Create a folder (a taken name gets a number)",
@@ -330,7 +336,11 @@ PATHS: dict[str, Any] = {
     },
     "/apiv1/trash": {
         "get": _operation(
-            "List the trash (files and folders)", "read", ("200", "Page", "One page"), _PAGING
+            "List the trash (files and folders)",
+            "read",
+            ("200", "Page", "One page"),
+            _PAGING,
+            errors=("400", "401", "403", "429"),
         )
     },
     "/apiv1/trash/empty": {
@@ -356,16 +366,20 @@ PATHS: dict[str, Any] = {
     },
 }
 # One path item per URL: DELETE /apiv1/files/{id} shares the item of the folder listing.
-del PATHS["/apiv1/files/{file_id}#delete"]
-PATHS["/apiv1/files/{folder_id}"]["delete"] = _operation(
+PATHS["/apiv1/files/{id}"]["delete"] = _operation(
     "Move a file to the trash (the id is a file id here)",
     "delete",
     ("200", "Trashed", "In the trash"),
-    [_path_id("folder_id")],
+    [_path_id("id")],
 )
+_BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 PATHS["/apiv1/download/{file_id}"]["get"]["responses"]["200"] = {
-    "description": "The file's bytes (206 with a Range header)",
-    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "The whole file",
+    "content": _BYTES,
+}
+PATHS["/apiv1/download/{file_id}"]["get"]["responses"]["206"] = {
+    "description": "The part a Range header asked for, with Content-Range",
+    "content": _BYTES,
 }
 
 DOCUMENT: dict[str, Any] = {

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from satchel.core.apikeys import KeyChanges
-from satchel.db.models import User
-from satchel.errors import BadRequest, NotFound
+from satchel.core.apikeys import KeyChanges, parse_allowed_ips, parse_permissions
+from satchel.db.models import ApiKey, User
+from satchel.errors import BadRequest, Forbidden, NotFound
 from satchel.web.apiv1 import drive
 from satchel.web.apiv1.auth import authenticate, json_body
 from satchel.web.apiv1.openapi import openapi
@@ -29,13 +31,11 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     user = await _key_manager(request)
-    body = await json_body(request)
+    body = _key_fields(await json_body(request))
+    permissions, allowed_ips = _object(body, "permissions"), _list(body, "allowed_ips")
+    within_caller(request.state.api_key, permissions, allowed_ips)
     created = await asyncio.to_thread(
-        state.apikeys.create,
-        user,
-        _text(body, "label"),
-        _object(body, "permissions"),
-        _list(body, "allowed_ips"),
+        state.apikeys.create, user, _text(body, "label"), permissions, allowed_ips
     )
     # The secret is in this answer only: Satchel keeps nothing but its hash.
     return JSONResponse({**key_json(created.key), "key": created.secret}, status_code=201)
@@ -44,11 +44,17 @@ async def create_key(request: Request) -> Response:
 async def update_key(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     user = await _key_manager(request)
-    body = await json_body(request)
+    body = _key_fields(await json_body(request))
     changes = KeyChanges(
         label=_text(body, "label") if "label" in body else None,
         permissions=_object(body, "permissions") if "permissions" in body else None,
         allowed_ips=_list(body, "allowed_ips") if "allowed_ips" in body else None,
+    )
+    caller: ApiKey = request.state.api_key
+    within_caller(
+        caller,
+        changes.permissions if changes.permissions is not None else {},
+        changes.allowed_ips,
     )
     key = await asyncio.to_thread(state.apikeys.update, user, _key_id(request), changes)
     return JSONResponse(key_json(key))
@@ -72,6 +78,42 @@ def _key_id(request: Request) -> int:
     if not raw.isdigit():
         raise NotFound("API key not found")
     return int(raw)
+
+
+_KEY_FIELDS = frozenset({"label", "permissions", "allowed_ips"})
+
+
+def _key_fields(body: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(body) - _KEY_FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"Unknown field(s): {', '.join(unknown)} (use label, permissions, allowed_ips)"
+        )
+    return body
+
+
+def within_caller(
+    caller: ApiKey, permissions: Mapping[str, Any], allowed_ips: Sequence[Any] | None
+) -> None:
+    """A key can hand out no more than it holds: no permission it lacks, and, when it is
+    itself bound to addresses, no key usable from outside them."""
+    permissions = parse_permissions(permissions)  # unknown names and non-booleans: 400
+    extra = sorted(
+        name
+        for name, value in permissions.items()
+        if value is True and not caller.permissions.get(name)
+    )
+    if extra:
+        raise Forbidden(f"A key can only grant permissions it has itself (not {', '.join(extra)})")
+    if not caller.allowed_ips or allowed_ips is None:
+        return
+    mine = [ipaddress.ip_network(entry) for entry in caller.allowed_ips]
+    if not allowed_ips:
+        raise Forbidden("This key is bound to addresses: a key it creates needs an allow-list too")
+    for entry in parse_allowed_ips(allowed_ips):
+        network = ipaddress.ip_network(entry)
+        if not any(network.subnet_of(own) for own in mine if own.version == network.version):  # type: ignore[arg-type]
+            raise Forbidden(f"{entry} is outside this key's own allow-list")
 
 
 def _text(body: dict[str, Any], name: str) -> str:

@@ -45,6 +45,8 @@ def upload_result(
     )
     if record.is_e2e:
         result["encrypted_url"] = state.url(f"/f/{record.uuid}/encrypted")
+    if not record.is_temp:
+        result["drive_file_id"] = record.id  # the id /apiv1 knows it by
     return result
 
 

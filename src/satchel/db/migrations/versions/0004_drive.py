@@ -19,7 +19,11 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("files", schema=None) as batch_op:
+    # SQLite reuses the highest id after a delete unless the table says AUTOINCREMENT, which
+    # only a rebuild of the table can add; elsewhere the table is altered in place.
+    sqlite = op.get_context().dialect.name == "sqlite"
+    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
+    with op.batch_alter_table("files", schema=None, **(rebuild if sqlite else {})) as batch_op:
         batch_op.add_column(sa.Column("trashed_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("trashed_with", sa.BigInteger(), nullable=True))
         batch_op.create_index("ix_files_trashed_at", ["trashed_at"], unique=False)
@@ -36,6 +40,7 @@ def upgrade() -> None:
         sa.Column("trashed_with", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_folders_tree", "folders", ["owner_id", "parent_id", "name", "id"])
     op.create_index("ix_folders_trashed_at", "folders", ["trashed_at"])
