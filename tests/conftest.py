@@ -26,7 +26,18 @@ from satchel.web.app import create_app
 
 PG_URL = os.environ.get("SATCHEL_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-TABLES = ("files", "folders", "sessions", "invites", "job_leases", "api_keys", "users")
+TABLES = (
+    "files",
+    "folders",
+    "sessions",
+    "invites",
+    "job_leases",
+    "api_keys",
+    "v2_tokens",
+    "download_tokens",
+    "url_imports",
+    "users",
+)
 
 
 @pytest.fixture(scope="session")

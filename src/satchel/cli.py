@@ -99,6 +99,12 @@ def _add_user_commands(admin: Any) -> None:
     )
     key.add_argument("--label", default="")
     key.set_defaults(handler=_create_api_key)
+    v2_keys = admin.add_parser(
+        "create-v2-keys",
+        help="make a new /api/v2 key pair (the old one stops working); prints key1 key2 last",
+    )
+    v2_keys.add_argument("name")
+    v2_keys.set_defaults(handler=_create_v2_keys)
 
 
 def _add_invite_command(admin: Any) -> None:
@@ -180,6 +186,19 @@ def _new_api_key(accounts: AccountService, args: argparse.Namespace) -> str:
 
 
 _create_api_key = _account_command(_new_api_key)
+
+
+def _new_v2_keys(accounts: AccountService, args: argparse.Namespace) -> str:
+    from satchel.core.v2auth import V2AuthService
+
+    user = accounts.get(args.name)
+    key1, key2 = V2AuthService(accounts.db).generate_keys(user.id)
+    return (
+        f"/api/v2 key pair for {user.username}; the previous pair no longer works:\n{key1} {key2}"
+    )
+
+
+_create_v2_keys = _account_command(_new_v2_keys)
 
 
 def _new_invite(accounts: AccountService, args: argparse.Namespace) -> str:

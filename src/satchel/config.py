@@ -272,6 +272,24 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("session_lifetime", "30d", parse_duration, "How long a browser login lasts."),
     Setting(
+        "api_v2_auth",
+        ["keys", "password"],
+        parse_list,
+        "How /api/v2 `authorize` accepts users: `keys` (key1 + key2), `password`, or both.",
+    ),
+    Setting(
+        "url_import_timeout",
+        "10m",
+        parse_duration,
+        "Longest time one remote URL import may take.",
+    ),
+    Setting(
+        "url_import_allowed_hosts",
+        [],
+        parse_list,
+        "Hosts (`name` or `name:port`) URL imports may reach even on private addresses.",
+    ),
+    Setting(
         "trash_retention",
         "48h",
         parse_duration,
@@ -362,6 +380,9 @@ def _check_consistency(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"setting SATCHEL_DEFAULT_PACKAGE: no package {values['default_package']!r} ({known})"
         )
+    unknown_auth = set(values["api_v2_auth"]) - {"keys", "password"}
+    if unknown_auth:
+        raise ConfigError("setting SATCHEL_API_V2_AUTH: use keys, password or both")
     if values["log_level"].lower() not in {"debug", "info", "warning", "error"}:
         raise ConfigError("setting SATCHEL_LOG_LEVEL: use debug, info, warning or error")
 

@@ -15,14 +15,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from satchel.core.files import Actor, FileService
-from satchel.core.ids import hash_token
-from satchel.core.names import make_unique, safe_filename
+from satchel.core.ids import hash_token, new_short_code
+from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.db.models import Folder, StoredFile
 from satchel.errors import BadRequest, Conflict, Forbidden, NotFound
 
+SHARE_CODE_LENGTH = 12
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_DEPTH = 64
@@ -30,6 +32,37 @@ MAX_QUERY = 255
 FILE_NOT_FOUND = "File not found"
 FOLDER_NOT_FOUND = "Folder not found"
 NOT_IN_TRASH = "Not in the trash"
+
+
+@dataclass(frozen=True)
+class FolderSharing:
+    is_public: int = 0  # 0 private, 1 unlisted, 2 public
+    access_password: str | None = None  # MD5 hex
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    name: str | None = None
+    parent_id: int | None = None
+    parent_given: bool = False
+    is_public: int | None = None
+    sharing: FolderSharing | None = None  # replaces visibility and password together
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    name: str | None = None
+    content_type: str | None = None
+    folder_id: int | None = None
+    folder_given: bool = False
+
+
+@dataclass(frozen=True)
+class FolderStats:
+    total_size: int
+    total_downloads: int
+    child_folder_count: int
+    file_count: int
 
 
 @dataclass(frozen=True)
@@ -133,7 +166,13 @@ class DriveService:
 
     # -- folders ------------------------------------------------------------------------
 
-    def create_folder(self, owner_id: int, name: str, parent_id: int | None) -> Folder:
+    def create_folder(
+        self,
+        owner_id: int,
+        name: str,
+        parent_id: int | None,
+        sharing: FolderSharing | None = None,
+    ) -> Folder:
         clean = folder_name(name)
         with self.db.write() as session:
             self._live_folder(session, owner_id, parent_id)
@@ -143,6 +182,9 @@ class DriveService:
                 parent_id=parent_id,
                 name=unique,
                 created_at=self.now(),
+                is_public=sharing.is_public if sharing else 0,
+                access_password=sharing.access_password if sharing else None,
+                share_code=new_short_code(SHARE_CODE_LENGTH),
             )
             session.add(folder)
             session.flush()
@@ -426,6 +468,129 @@ class DriveService:
             for chunk in _chunks(folder_ids):
                 session.execute(delete(Folder).where(Folder.id.in_(chunk)))
 
+    # -- edits, moves and copies --------------------------------------------------------
+
+    def edit_file(self, owner_id: int, file_id: int, changes: FileChanges) -> StoredFile:
+        """Rename, retype or move a live drive file; a name taken in the target gets a number."""
+        record = self.file(owner_id, file_id)
+        values: dict[str, Any] = {}
+        target = record.folder_id
+        if changes.folder_given:
+            self.folder(owner_id, changes.folder_id)
+            target = changes.folder_id
+            values["folder_id"] = target
+        if changes.content_type:
+            values["content_type"] = safe_content_type(changes.content_type)
+        name = safe_filename(changes.name) if changes.name else record.name
+        if changes.name or target != record.folder_id:
+            with self.db.read() as session:
+                values["name"] = (
+                    name
+                    if name == record.name and target == record.folder_id
+                    else _unique_name(session, StoredFile, owner_id, target, name, record.id)
+                )
+        if values:
+            with self.db.write() as session:
+                session.execute(update(StoredFile).where(StoredFile.id == file_id).values(**values))
+        return self.file(owner_id, file_id)
+
+    def copy_file(self, owner_id: int, file_id: int, folder_id: int | None) -> StoredFile:
+        """A new drive file with the same content (a blob of its own, under a new key)."""
+        record = self.file(owner_id, file_id)
+        self.folder(owner_id, folder_id)
+        return self.files.copy(record, owner_id, folder_id)
+
+    def edit_folder(self, owner_id: int, folder_id: int, changes: FolderChanges) -> Folder:
+        current = self.folder(owner_id, folder_id)
+        assert current is not None
+        values: dict[str, Any] = {"updated_at": self.now()}
+        parent = current.parent_id
+        with self.db.write() as session:
+            if changes.parent_given:
+                self._live_folder(session, owner_id, changes.parent_id)
+                if changes.parent_id is not None and (
+                    changes.parent_id == folder_id
+                    or changes.parent_id in _subtree(session, owner_id, folder_id, live_only=True)
+                ):
+                    raise BadRequest("A folder cannot move into itself or a folder inside it")
+                parent = changes.parent_id
+                values["parent_id"] = parent
+            name = folder_name(changes.name) if changes.name else current.name
+            if changes.name or parent != current.parent_id:
+                values["name"] = _unique_name(session, Folder, owner_id, parent, name, folder_id)
+            if changes.sharing is not None:
+                values["is_public"] = changes.sharing.is_public
+                values["access_password"] = changes.sharing.access_password
+            elif changes.is_public is not None:
+                values["is_public"] = changes.is_public
+            session.execute(update(Folder).where(Folder.id == folder_id).values(**values))
+            if changes.parent_given and self._depth(session, folder_id) > MAX_DEPTH:
+                raise BadRequest(f"Folders nest at most {MAX_DEPTH} deep")
+        found = self.folder(owner_id, folder_id)
+        assert found is not None
+        return found
+
+    def folder_stats(self, folder: Folder) -> FolderStats:
+        """Size and downloads of the files directly in it, and how many children it has."""
+        with self.db.read() as session:
+            size, downloads, files = session.execute(
+                select(
+                    func.coalesce(func.sum(StoredFile.size), 0),
+                    func.coalesce(func.sum(StoredFile.downloads), 0),
+                    func.count(StoredFile.id),
+                ).where(_drive_files(folder.owner_id), StoredFile.folder_id == folder.id)
+            ).one()
+            children = session.scalar(
+                select(func.count(Folder.id)).where(
+                    Folder.owner_id == folder.owner_id,
+                    Folder.parent_id == folder.id,
+                    Folder.trashed_at.is_(None),
+                )
+            )
+        return FolderStats(int(size), int(downloads), int(children or 0), int(files))
+
+    def shared_folder(self, share_code: str) -> Folder:
+        """A live folder shared by link (unlisted or public), else 404."""
+        with self.db.read() as session:
+            found = session.scalar(select(Folder).where(Folder.share_code == share_code))
+        if found is None or found.trashed_at is not None or found.is_public not in (1, 2):
+            raise NotFound(FOLDER_NOT_FOUND)
+        return found
+
+    def search_public_folders(self, query: str, limit: int = 50) -> list[Folder]:
+        text = query.strip()
+        statement = select(Folder).where(Folder.is_public == 2, Folder.trashed_at.is_(None))
+        if text:
+            statement = statement.where(Folder.name.icontains(text, autoescape=True))
+        with self.db.read() as session:
+            return list(session.scalars(statement.order_by(Folder.name, Folder.id).limit(limit)))
+
+    def public_files(self, folder: Folder, limit: int, cursor: Cursor | None) -> Page:
+        """What a shared folder's page shows: its live files and subfolders."""
+        return self.listing(folder.owner_id, folder.id, limit, cursor)
+
+    def ensure_short_code(self, record: StoredFile) -> str:
+        """The file's short code, given one now if it has none (/api/v2 links use them)."""
+        if record.short_code:
+            return record.short_code
+        for _attempt in range(5):
+            code = new_short_code(self.files.settings.short_code_length)
+            try:
+                with self.db.write() as session:
+                    session.execute(
+                        update(StoredFile)
+                        .where(StoredFile.id == record.id, StoredFile.short_code.is_(None))
+                        .values(short_code=code)
+                    )
+                    stored = session.scalar(
+                        select(StoredFile.short_code).where(StoredFile.id == record.id)
+                    )
+            except IntegrityError:
+                continue
+            record.short_code = stored
+            return str(stored)
+        raise RuntimeError("could not allocate a unique short code")
+
     # -- claims -------------------------------------------------------------------------
 
     def claim(self, token: str, actor: Actor) -> StoredFile:
@@ -478,6 +643,7 @@ def _unique_name(
     owner_id: int,
     parent_id: int | None,
     name: str,
+    itself: int | None = None,
 ) -> str:
     """The first of ``name``, ``name (2)``, ``name (3)``… not live in that folder (any case)."""
     if model is Folder:
@@ -493,7 +659,10 @@ def _unique_name(
     stem, dot, _ext = name.rpartition(".")
     prefix = stem if dot and stem else name  # numbered() keeps this part in front
     similar = or_(column == name, func.lower(column).startswith(prefix.lower(), autoescape=True))
-    taken = {str(n).lower() for n in session.scalars(select(column).where(scope, similar))}
+    statement = select(column).where(scope, similar)
+    if itself is not None:
+        statement = statement.where(model.id != itself)
+    taken = {str(n).lower() for n in session.scalars(statement)}
     return make_unique(name, taken)
 
 

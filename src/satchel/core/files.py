@@ -345,6 +345,37 @@ class FileService:
         record = self.get_managed(token, actor)
         self.delete_file(record.id)
 
+    def copy(self, record: StoredFile, owner_id: int, folder_id: int | None) -> StoredFile:
+        """A new drive file of ``owner_id`` with ``record``'s content and settings: the
+        plaintext streams through a new data key into a blob of its own."""
+        from satchel.core.blobs import store_stream
+
+        blob = store_stream(
+            self.store, self.read(record, 0, record.size), record.name, record.content_type
+        )
+        options = UploadOptions(
+            is_temp=False,
+            folder_id=folder_id,
+            public=record.is_public,
+            short_url=record.short_code is not None,
+            e2e=record.is_e2e,
+            e2e_salt=record.e2e_salt,
+            e2e_iv=record.e2e_iv,
+        )
+        try:
+            created = self.register_upload(blob, options, Actor(ip="", user_id=owner_id))
+            values = {"password_hash": record.password_hash, "max_downloads": record.max_downloads}
+            with self.db.write() as session:
+                session.execute(
+                    update(StoredFile).where(StoredFile.id == created.file.id).values(**values)
+                )
+                fresh = session.get(StoredFile, created.file.id)
+        except BaseException:
+            self.store.delete(blob.blob_key)
+            raise
+        assert fresh is not None
+        return fresh
+
     def delete_files(self, file_ids: list[int]) -> int:
         """Rows first, then blobs: a crash in between leaves orphan blobs, which the sweep
         removes, never a row whose body is gone."""

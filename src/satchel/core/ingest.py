@@ -7,6 +7,7 @@ time, so the event loop never waits on parsing, encryption or disk writes.
 from __future__ import annotations
 
 import errno
+import hashlib
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,13 +38,15 @@ class IngestedBlob:
     content_type: str
     file_count: int
     file_names: list[str] = field(default_factory=list)
+    md5: str | None = None  # of the plaintext, when the ingest was asked for it
 
 
 class _BlobSink:
     """One encrypted blob being written."""
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, digest: bool = False) -> None:
         self.store = store
+        self.md5 = hashlib.md5(usedforsecurity=False) if digest else None
         self.key = new_blob_key()
         self.data_key = new_data_key()
         self.writer: BlobWriter = store.open_writer(self.key)
@@ -51,6 +54,8 @@ class _BlobSink:
         self.committed = False
 
     def write(self, data: bytes | memoryview) -> int:
+        if self.md5 is not None:
+            self.md5.update(data)
         self.cipher.write(data)
         return len(data)
 
@@ -87,11 +92,15 @@ class UploadIngest:
         max_bytes: int,
         before_first_file: Callable[[dict[str, str]], None] | None = None,
         separate: bool = False,
+        file_fields: frozenset[str] = FILE_FIELDS,
+        digest: bool = False,
     ) -> None:
         """``separate``: every file becomes a blob of its own (see ``finish_separate``) rather
         than several being zipped into one."""
         self.store = store
         self.separate = separate
+        self.file_fields = file_fields
+        self.digest = digest
         self._done: list[_BlobSink] = []
         self.before_first_file = before_first_file
         self.max_bytes = max_bytes
@@ -161,6 +170,7 @@ class UploadIngest:
                 content_type=ctype,
                 file_count=1,
                 file_names=[name],
+                md5=sink.md5.hexdigest() if sink.md5 is not None else None,
             )
             for sink, name, ctype in zip(self._done, self._names, self._types, strict=True)
         ]
@@ -190,8 +200,9 @@ class UploadIngest:
             if len(self.fields) >= MAX_FIELDS:
                 raise BadRequest("Too many form fields")
             return
-        if segment.name not in FILE_FIELDS:
-            raise BadRequest(f"Unexpected file field {segment.name!r}: use 'files' or 'file'")
+        if segment.name not in self.file_fields:
+            names = " or ".join(f"'{name}'" for name in sorted(self.file_fields))
+            raise BadRequest(f"Unexpected file field {segment.name!r}: use {names}")
         if not self._names and self.before_first_file is not None:
             self.before_first_file(self.fields)
         self._pending_name = segment.filename or ""
@@ -249,7 +260,7 @@ class UploadIngest:
         self._names.append(name)
         self._types.append(self._pending_type)
         if len(self._names) == 1 or self.separate:
-            self._single = _BlobSink(self.store)
+            self._single = _BlobSink(self.store, self.digest)
             return
         if self._zip is None:
             self._start_zip()

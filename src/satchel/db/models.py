@@ -122,6 +122,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_ip: Mapped[str | None] = mapped_column(String(45))
+    # /api/v2 key pair: key1 names the pair (shown on the account page), key2 is the secret
+    # (shown once, stored as its SHA-256).
+    v2_key1: Mapped[str | None] = mapped_column(String(64), unique=True)
+    v2_key2_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiKey(Base):
@@ -151,6 +155,11 @@ class Folder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     trashed_with: Mapped[int | None] = mapped_column(BigInteger)
+    # Sharing: 0 private, 1 unlisted (by link), 2 public (also in the site's folder search).
+    is_public: Mapped[int] = mapped_column(Integer, default=0)
+    access_password: Mapped[str | None] = mapped_column(String(32))  # MD5 hex, as /api/v2 sends it
+    share_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_folders_tree", "owner_id", "parent_id", "name", "id"),
@@ -182,3 +191,49 @@ class Invite(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_by: Mapped[int | None] = mapped_column(BigInteger)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class V2Token(Base):
+    """The one /api/v2 access token of a user (a new ``authorize`` replaces it)."""
+
+    __tablename__ = "v2_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DownloadToken(Base):
+    """A 24-hour URL parameter that downloads one file, private ones too (/api/v2)."""
+
+    __tablename__ = "download_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    file_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class UrlImport(Base):
+    """A remote URL queued for import into a user's drive by the job runner."""
+
+    __tablename__ = "url_imports"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    folder_id: Mapped[int | None] = mapped_column(BigInteger)
+    # pending → downloading → complete | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total_size: Mapped[int | None] = mapped_column(BigInteger)
+    downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+    worker: Mapped[str | None] = mapped_column(String(64))

@@ -9,7 +9,9 @@ from sqlalchemy import and_, or_, select
 
 from satchel.core.drive import DriveService
 from satchel.core.files import FileService
+from satchel.core.imports import UrlImportService
 from satchel.core.sessions import SessionService
+from satchel.core.v2auth import V2AuthService
 from satchel.db.models import StoredFile
 from satchel.jobs.runner import Job
 
@@ -67,9 +69,21 @@ def purge_trash(drive: DriveService) -> str:
 
 
 def maintenance_jobs(
-    files: FileService, drive: DriveService, sessions: SessionService, interval: timedelta
+    files: FileService,
+    drive: DriveService,
+    sessions: SessionService,
+    interval: timedelta,
+    imports: UrlImportService,
+    v2auth: V2AuthService,
 ) -> list[Job]:
     return [
+        # Queued URL imports start within a few seconds (the runner's tick).
+        Job("url_imports", timedelta(seconds=1), lambda: imports.run_pending()),
+        Job(
+            "sweep_v2_tokens",
+            max(interval, timedelta(minutes=10)),
+            lambda: f"removed {v2auth.sweep()} token(s)",
+        ),
         Job("expire_files", interval, lambda: expire_files(files)),
         Job("purge_trash", interval, lambda: purge_trash(drive)),
         Job(

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.config import Settings, load_settings
-from satchel.web import account, apiv1, public
+from satchel.web import account, apiv1, apiv2, pages, public
 from satchel.web.errors import install_error_handlers
 from satchel.web.state import AppState, build_state
 
@@ -120,7 +120,7 @@ def create_app(
         executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="satchel")
         asyncio.get_running_loop().set_default_executor(executor)
         if run_jobs:
-            state.jobs.start(tick=min(30.0, float(settings.job_interval)))
+            state.jobs.start(tick=min(2.0, float(settings.job_interval)))
         flusher = asyncio.create_task(_flush_counts(state))
         try:
             yield
@@ -137,7 +137,9 @@ def create_app(
         Route("/readyz", readyz),
         *public.routes(),
         *apiv1.routes(),
+        *apiv2.routes(),
         *account.routes(),
+        *pages.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.satchel = state

@@ -15,8 +15,10 @@ from satchel.core.accounts import AccountService
 from satchel.core.apikeys import ApiKeyService
 from satchel.core.drive import DriveService
 from satchel.core.files import Actor, FileService
+from satchel.core.imports import UrlImportService
 from satchel.core.packages import Package
 from satchel.core.sessions import SessionService
+from satchel.core.v2auth import V2AuthService
 from satchel.crypto.keys import KeyRing, load_or_create_keyfile
 from satchel.db.engine import Database
 from satchel.jobs.maintenance import maintenance_jobs
@@ -39,6 +41,8 @@ class AppState:
     apikeys: ApiKeyService
     sessions: SessionService
     drive: DriveService
+    v2auth: V2AuthService
+    imports: UrlImportService
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     # Uploads in progress in this process, by user or guest address (packages' concurrency).
     uploads_running: dict[str, int] = field(default_factory=dict)
@@ -86,16 +90,21 @@ def build_state(settings: Settings) -> AppState:
     files = FileService(db, store, master_keys(settings), settings)
     drive = DriveService(files)
     sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
+    accounts = AccountService(db, settings.packages, settings.default_package)
+    v2auth = V2AuthService(db)
+    imports = UrlImportService(drive, accounts)
     interval = timedelta(seconds=settings.job_interval)
     return AppState(
         settings=settings,
         db=db,
         files=files,
         limiter=RateLimiter(settings),
-        jobs=JobRunner(db, maintenance_jobs(files, drive, sessions, interval)),
-        accounts=AccountService(db, settings.packages, settings.default_package),
+        jobs=JobRunner(db, maintenance_jobs(files, drive, sessions, interval, imports, v2auth)),
+        accounts=accounts,
         apikeys=ApiKeyService(db),
         sessions=sessions,
         drive=drive,
+        v2auth=v2auth,
+        imports=imports,
         trusted=[ipaddress.ip_network(n) for n in settings.trusted_proxies],
     )

@@ -97,6 +97,17 @@ async def create_key(request: Request, who: SignedIn, fields: dict[str, str]) ->
 
 
 @account_form
+async def create_v2_keys(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
+    key1, key2 = await asyncio.to_thread(who.state.v2auth.generate_keys, who.user.id)
+    if not wants_html(request):
+        return JSONResponse({"key1": key1, "key2": key2}, status_code=201)
+    # key2 is on this page only: Satchel keeps nothing but its hash.
+    context = await asyncio.to_thread(_account_context, who)
+    new_pair = {"key1": key1, "key2": key2}
+    return form_page(request, "account.html", {**context, "v2_key1": key1, "new_v2_keys": new_pair})
+
+
+@account_form
 async def revoke_key(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
     raw = request.path_params["key_id"]
     if not raw.isdigit():
@@ -128,6 +139,7 @@ def _account_context(who: SignedIn) -> dict[str, Any]:
         "used_bytes": who.state.drive.used_bytes(who.user.id),
         "keys": [key_json(key) for key in who.state.apikeys.list(who.user)],
         "permissions": PERMISSIONS,
+        "v2_key1": who.user.v2_key1,
         "signed_in": True,
     }
 
@@ -141,6 +153,7 @@ def _account_json(context: dict[str, Any]) -> dict[str, Any]:
         "package": asdict(package),
         "storage": {"used_bytes": context["used_bytes"], "quota_bytes": package.max_storage_bytes},
         "keys": context["keys"],
+        "api_v2_key1": context["v2_key1"],
     }
 
 

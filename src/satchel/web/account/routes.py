@@ -18,4 +18,5 @@ def routes() -> list[Route]:
         Route("/account/password", pages.change_password, methods=["POST"]),
         Route("/account/keys", pages.create_key, methods=["POST"]),
         Route("/account/keys/{key_id}/revoke", pages.revoke_key, methods=["POST"]),
+        Route("/account/v2-keys", pages.create_v2_keys, methods=["POST"]),
     ]

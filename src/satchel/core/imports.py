@@ -1,0 +1,202 @@
+"""Remote URL imports: queued by /api/v2, fetched into a user's drive by the job runner."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from satchel.core.accounts import AccountService
+from satchel.core.blobs import store_stream
+from satchel.core.drive import DriveService
+from satchel.core.files import Actor
+from satchel.core.names import safe_content_type, safe_filename
+from satchel.core.options import UploadOptions
+from satchel.core.urlfetch import FetchLimits, UrlRefused, open_url
+from satchel.db.models import UrlImport, User, utcnow
+from satchel.errors import BadRequest, NotFound, SatchelError
+
+log = logging.getLogger("satchel.imports")
+ACTIVE = ("pending", "downloading")
+MAX_URL_LENGTH = 2048
+PROGRESS_EVERY = 1.0  # seconds between progress writes
+
+
+class UrlImportService:
+    def __init__(
+        self,
+        drive: DriveService,
+        accounts: AccountService,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.drive = drive
+        self.files = drive.files
+        self.db = drive.db
+        self.accounts = accounts
+        self.clock = clock
+        self.worker = secrets.token_hex(8)
+
+    def add(self, user: User, url: str, folder_id: int | None) -> UrlImport:
+        """Queues ``url``. Only its form is checked here: where it leads is the job's to check,
+        on the address it actually connects to."""
+        text = url.strip()
+        if not text.lower().startswith(("http://", "https://")) or len(text) > MAX_URL_LENGTH:
+            raise BadRequest("Only http:// and https:// URLs can be imported")
+        self.drive.folder(user.id, folder_id)
+        package = self.accounts.package_of(user)
+        with self.db.write() as session:
+            if package.max_remote_download_urls:
+                queued = session.scalar(
+                    select(func.count(UrlImport.id)).where(
+                        UrlImport.user_id == user.id, UrlImport.status.in_(ACTIVE)
+                    )
+                )
+                if (queued or 0) >= package.max_remote_download_urls:
+                    raise BadRequest(
+                        f"At most {package.max_remote_download_urls} URL imports at once"
+                    )
+            item = UrlImport(
+                user_id=user.id,
+                url=text,
+                folder_id=folder_id,
+                status="pending",
+                created_at=self.clock(),
+                downloaded=0,
+            )
+            session.add(item)
+        return item
+
+    def get(self, user_id: int, item_id: int) -> UrlImport:
+        with self.db.read() as session:
+            item = session.get(UrlImport, item_id)
+        if item is None or item.user_id != user_id:
+            raise NotFound("Scheduled item not found")
+        return item
+
+    # -- the job ------------------------------------------------------------------------
+
+    def run_pending(self, budget: float = 50.0) -> str:
+        """Imports queued URLs one after another for up to ``budget`` seconds."""
+        self._fail_stale()
+        done = 0
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            with self.db.read() as session:
+                next_id = session.scalar(
+                    select(UrlImport.id)
+                    .where(UrlImport.status == "pending")
+                    .order_by(UrlImport.id)
+                    .limit(1)
+                )
+            if next_id is None:
+                break
+            if self._claim(next_id):
+                self._run(next_id)
+                done += 1
+        return f"ran {done} URL import(s)"
+
+    def _claim(self, item_id: int) -> bool:
+        """pending → downloading, by one worker only (several instances may race here)."""
+        with self.db.write() as session:
+            result = session.execute(
+                update(UrlImport)
+                .where(UrlImport.id == item_id, UrlImport.status == "pending")
+                .values(status="downloading", worker=self.worker, started_at=self.clock())
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    def _run(self, item_id: int) -> None:
+        with self.db.read() as session:
+            item = session.get(UrlImport, item_id)
+            user = session.get(User, item.user_id) if item else None
+        if item is None or user is None:
+            return
+        try:
+            file_id, size = self._fetch_into_drive(item, user)
+        except UrlRefused as exc:
+            self._finish(item_id, "failed", error=exc.reason)
+        except SatchelError as exc:
+            self._finish(item_id, "failed", error=exc.detail)
+        except Exception:
+            log.exception("URL import %s failed", item_id)
+            self._finish(item_id, "failed", error="internal error while importing")
+        else:
+            self._finish(item_id, "complete", file_id=file_id, total_size=size, downloaded=size)
+
+    def _fetch_into_drive(self, item: UrlImport, user: User) -> tuple[int, int]:
+        settings = self.files.settings
+        package = self.accounts.package_of(user)
+        cap = int(settings.user_max_upload_size)
+        limit = min(package.max_upload_size, cap) if package.max_upload_size else cap
+        limits = FetchLimits(
+            max_bytes=limit,
+            timeout=float(settings.url_import_timeout),
+            max_redirects=5,
+            allowed_hosts=frozenset(h.lower() for h in settings.url_import_allowed_hosts),
+        )
+        progress = _Progress(self, item.id)
+        with open_url(item.url, limits, progress) as fetched:
+            if fetched.size is not None:
+                self._set(item.id, total_size=fetched.size)
+                self._check_quota(user, package.max_storage_bytes, fetched.size)
+            blob = store_stream(
+                self.files.store,
+                fetched.chunks,
+                safe_filename(fetched.filename, fallback="download"),
+                safe_content_type(fetched.content_type),
+            )
+        try:
+            self._check_quota(user, package.max_storage_bytes, blob.size)
+            self.drive.folder(user.id, item.folder_id)
+            options = UploadOptions(
+                is_temp=False, folder_id=item.folder_id, public=False, short_url=True
+            )
+            created = self.files.register_upload(blob, options, Actor(ip="", user_id=user.id))
+        except BaseException:
+            self.files.store.delete(blob.blob_key)
+            raise
+        return created.file.id, blob.size
+
+    def _check_quota(self, user: User, quota: int, incoming: int) -> None:
+        if quota and self.drive.used_bytes(user.id) + incoming > quota:
+            raise BadRequest(f"Storage quota exceeded (quota {quota} bytes)")
+
+    def _finish(self, item_id: int, status: str, **values: object) -> None:
+        self._set(item_id, status=status, finished_at=self.clock(), **values)
+
+    def _set(self, item_id: int, **values: object) -> None:
+        with self.db.write() as session:
+            session.execute(update(UrlImport).where(UrlImport.id == item_id).values(**values))
+
+    def _fail_stale(self) -> None:
+        """A worker that died mid-import leaves its row "downloading": fail it after twice
+        the time limit."""
+        timeout = timedelta(seconds=2 * float(self.files.settings.url_import_timeout))
+        with self.db.write() as session:
+            session.execute(
+                update(UrlImport)
+                .where(
+                    UrlImport.status == "downloading",
+                    UrlImport.started_at <= self.clock() - timeout,
+                )
+                .values(status="failed", finished_at=self.clock(), error="interrupted: try again")
+            )
+
+
+class _Progress:
+    """Writes the downloaded byte count at most once a second."""
+
+    def __init__(self, service: UrlImportService, item_id: int) -> None:
+        self.service = service
+        self.item_id = item_id
+        self.last = 0.0
+
+    def __call__(self, downloaded: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.service._set(self.item_id, downloaded=downloaded)

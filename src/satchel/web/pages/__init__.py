@@ -1,0 +1,3 @@
+from satchel.web.pages.routes import routes
+
+__all__ = ["routes"]

@@ -1,0 +1,73 @@
+"""Who may open a shared folder: anyone for one shared by link, its owner for a private one,
+and, when it has a password, only a browser holding that folder's access cookie."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from urllib.parse import quote
+
+from sqlalchemy import select
+
+from satchel.core.drive import FOLDER_NOT_FOUND
+from satchel.core.files import Actor
+from satchel.db.models import Folder
+from satchel.errors import NotFound
+from satchel.web.state import AppState
+
+ACCESS_COOKIE = "satchel_folder"
+MAX_CODE_LENGTH = 32
+MAX_ID_DIGITS = 18  # below 2**63: PostgreSQL's bigint
+
+
+def open_folder(state: AppState, code: str, actor: Actor) -> Folder:
+    """The folder of ``code`` when it is shared, or private but ``actor`` owns it; else 404."""
+    if not code.isalnum() or len(code) > MAX_CODE_LENGTH:
+        raise NotFound(FOLDER_NOT_FOUND)
+    try:
+        return state.drive.shared_folder(code)
+    except NotFound:
+        if actor.user_id is None:
+            raise
+    with state.db.read() as session:
+        folder_id = session.scalar(select(Folder.id).where(Folder.share_code == code))
+    found = state.drive.folder(actor.user_id, folder_id)  # 404 unless a live folder of theirs
+    if found is None:
+        raise NotFound(FOLDER_NOT_FOUND)
+    return found
+
+
+def access_key(folder: Folder) -> str:
+    """The access cookie's value: computable by whoever knows the password, and nobody else
+    (the stored MD5 never leaves the server); it changes with the password."""
+    secret = f"folder:{folder.share_code}:{folder.access_password}"
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def password_matches(folder: Folder, password: str) -> bool:
+    # MD5 because that is what /api/v2 clients store; the comparison takes the same time anyway.
+    given = hashlib.md5(password.encode(), usedforsecurity=False).hexdigest()
+    return hmac.compare_digest(given, (folder.access_password or "").lower())
+
+
+def may_open(folder: Folder, actor: Actor, cookie: str | None) -> bool:
+    if folder.access_password is None or actor.user_id == folder.owner_id:
+        return True
+    return cookie is not None and hmac.compare_digest(cookie.encode(), access_key(folder).encode())
+
+
+def folder_path(folder: Folder) -> str:
+    """``/folder/{code}/{Name_With_Underscores}``: the slug is for people; only the code counts."""
+    slug = re.sub(r"\s+", "_", folder.name.strip()) or "folder"
+    return f"/folder/{folder.share_code}/{quote(slug, safe='')}"
+
+
+def cookie_path(folder: Folder) -> str:
+    return f"/folder/{folder.share_code}"
+
+
+def parse_id(text: str, message: str) -> int:
+    if not text.isdigit() or len(text) > MAX_ID_DIGITS:
+        raise NotFound(message)
+    return int(text)

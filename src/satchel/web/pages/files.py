@@ -1,0 +1,62 @@
+"""Pages of one file reached by a random secret: ``/stats/{uuid}`` and the confirmation
+``GET /delete/{token}`` in front of the existing ``POST /delete/{token}``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from satchel.core.ids import is_uuid4
+from satchel.db.models import StoredFile
+from satchel.errors import NotFound
+from satchel.web.http import wants_html
+from satchel.web.public.views import iso
+from satchel.web.state import AppState
+from satchel.web.templates import render
+
+
+async def stats(request: Request) -> Response:
+    state: AppState = request.app.state.satchel
+    public_id = request.path_params["uuid"]
+    if not is_uuid4(public_id):
+        raise NotFound()
+    record = await asyncio.to_thread(_live_file, state, public_id)
+    facts = {
+        "name": record.name,
+        "size": record.size,
+        "downloads": state.files.downloads_of(record),
+        "created_at": iso(record.created_at),
+        "last_download_at": iso(record.last_download_at),
+    }
+    if not wants_html(request):
+        return JSONResponse(facts)
+    return render(request, "stats.html", {"file": facts})
+
+
+def _live_file(state: AppState, public_id: str) -> StoredFile:
+    """The file while its links work: not expired, used up, or in its owner's trash."""
+    record = state.files.lookup(public_id)
+    expired = record.expires_at is not None and record.expires_at <= state.files.clock()
+    used_up = record.max_downloads is not None and record.downloads >= record.max_downloads
+    if record.state != "ready" or record.trashed_at is not None or expired or used_up:
+        raise NotFound()
+    return record
+
+
+async def confirm_delete(request: Request) -> Response:
+    """Links in e-mails and chats are followed by previews and scanners: a GET never deletes."""
+    state: AppState = request.app.state.satchel
+    actor = await state.actor(request, key_permission="read")
+    await state.limiter.hit("manage", actor)
+    token = request.path_params["token"]
+    record = await asyncio.to_thread(state.files.get_managed, token, actor)
+    if not wants_html(request):
+        answer: dict[str, Any] = {
+            "name": record.name,
+            "confirm": "POST this URL to delete the file",
+        }
+        return JSONResponse(answer)
+    return render(request, "delete_confirm.html", {"name": record.name, "token": token})
