@@ -26,7 +26,7 @@ def test_sqlite_tables_never_reuse_ids(sqlite_template: Path) -> None:
     engine = create_engine(f"sqlite:///{sqlite_template}")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type='table'"))
-        tables: dict[str, str] = dict(rows.tuples().all())
+        tables: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
     engine.dispose()
     for table in ("files", "folders", "url_imports"):
         assert "AUTOINCREMENT" in tables[table], table
