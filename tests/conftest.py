@@ -132,12 +132,31 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(
-        self, url: str, data_dir: Path, process: subprocess.Popen[bytes], log: Path
+        self,
+        url: str,
+        data_dir: Path,
+        process: subprocess.Popen[bytes],
+        log: Path,
+        env: dict[str, str],
     ) -> None:
         self.url = url
         self.data_dir = data_dir
         self.process = process
         self.log = log
+        self.env = env  # the server's settings: `satchel admin` run with them acts on it
+
+    def admin(self, *args: str) -> str:
+        """Runs `satchel admin …` against this server's data; its last line of output."""
+        satchel = Path(sys.executable).with_name("satchel")
+        result = subprocess.run(
+            [str(satchel), "admin", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return result.stdout.strip().splitlines()[-1]
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -163,7 +182,7 @@ def start_server(tmp: Path, env_extra: dict[str, str]) -> LiveServer:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(url, data, process, log)
+    server = LiveServer(url, data, process, log, env)
     _wait_ready(server)
     return server
 
