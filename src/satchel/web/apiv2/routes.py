@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from satchel.core.drive import FileChanges, FolderChanges, FolderSharing
+from satchel.core.drive import Cursor, FileChanges, FolderChanges, FolderSharing
 from satchel.core.files import Actor
 from satchel.core.ingest import UploadIngest
 from satchel.core.options import UploadOptions
@@ -522,8 +522,6 @@ async def folder_listing(
             files += page.files
             if page.next_cursor is None:
                 return folders, files
-            from satchel.core.drive import Cursor
-
             cursor = Cursor.decode(page.next_cursor)
 
     folders, files = await asyncio.to_thread(everything)
