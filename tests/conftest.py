@@ -36,6 +36,7 @@ TABLES = (
     "v2_tokens",
     "download_tokens",
     "url_imports",
+    "tus_uploads",
     "users",
 )
 

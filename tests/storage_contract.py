@@ -224,6 +224,43 @@ class BlobStoreContract:
         free = store.free_bytes()
         assert free is None or free > 0
 
+    def test_staged_blob_grows_across_writers_then_commits(self, store: BlobStore) -> None:
+        assert store.staging_size(KEY) is None
+        writer = store.open_staging(KEY, 0)
+        writer.write(b"first ")
+        writer.sync()
+        writer.close()
+        assert store.staging_size(KEY) == 6
+        writer = store.open_staging(KEY, 6)
+        writer.write(memoryview(b"second"))
+        writer.close()
+        with pytest.raises(FileNotFoundError):
+            store.stat(KEY)  # not visible before the commit
+        store.commit_staging(KEY)
+        assert b"".join(store.read_range(KEY)) == b"first second"
+        assert store.staging_size(KEY) is None
+
+    def test_staged_blob_drops_a_write_cut_short(self, store: BlobStore) -> None:
+        writer = store.open_staging(KEY, 0)
+        writer.write(b"kept" + b"half-written")
+        writer.close()
+        writer = store.open_staging(KEY, 4)
+        writer.write(b"!")
+        writer.close()
+        with pytest.raises(ValueError, match="staged blob"):
+            store.open_staging(KEY, 99)
+        store.commit_staging(KEY)
+        assert b"".join(store.read_range(KEY)) == b"kept!"
+
+    def test_staged_blob_delete(self, store: BlobStore) -> None:
+        writer = store.open_staging(KEY, 0)
+        writer.write(b"gone")
+        writer.close()
+        store.delete_staging(KEY)
+        store.delete_staging(KEY)
+        assert store.staging_size(KEY) is None
+        assert list(store.iter_blobs()) == []
+
 
 class MemoryBlobStore(BlobStore):
     """Blobs in a dict. ``max_piece`` makes reads hand out smaller pieces than asked for
@@ -231,6 +268,7 @@ class MemoryBlobStore(BlobStore):
 
     def __init__(self, max_piece: int | None = None) -> None:
         self.blobs: dict[str, tuple[bytes, datetime]] = {}
+        self.staged: dict[str, bytearray] = {}
         self.pending: dict[int, MemoryBlobWriter] = {}
         self.max_piece = max_piece
         self.reads: list[tuple[str, int, int | None]] = []
@@ -275,6 +313,37 @@ class MemoryBlobStore(BlobStore):
         return len(stale)
 
     def check(self) -> None:
+        pass
+
+    def open_staging(self, key: str, size: int) -> MemoryStagingWriter:
+        data = self.staged.setdefault(check_key(key), bytearray())
+        if size > len(data):
+            raise ValueError(f"staged blob has {len(data)} bytes, not {size}")
+        del data[size:]
+        return MemoryStagingWriter(data)
+
+    def staging_size(self, key: str) -> int | None:
+        data = self.staged.get(check_key(key))
+        return None if data is None else len(data)
+
+    def commit_staging(self, key: str) -> None:
+        self.blobs[key] = (bytes(self.staged.pop(check_key(key))), datetime.now(UTC))
+
+    def delete_staging(self, key: str) -> None:
+        self.staged.pop(check_key(key), None)
+
+
+class MemoryStagingWriter:
+    def __init__(self, data: bytearray) -> None:
+        self.data = data
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.data += data
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 

@@ -272,6 +272,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("session_lifetime", "30d", parse_duration, "How long a browser login lasts."),
     Setting(
+        "tus_expiry",
+        "24h",
+        parse_duration,
+        "An unfinished tus upload idle this long is deleted; a finished one keeps its result this long.",
+    ),
+    Setting(
         "api_v2_auth",
         ["keys", "password"],
         parse_list,

@@ -74,3 +74,7 @@ class InsufficientStorage(SatchelError):
 
 class ConfigError(Exception):
     """A setting has a bad value; start-up stops with this message."""
+
+
+class PreconditionFailed(SatchelError):
+    message = "Precondition failed"

@@ -140,6 +140,7 @@ class FileService:
             "password_hash": hash_password(options.password) if options.password else None,
             "is_e2e": options.e2e,
             "e2e_salt": options.e2e_salt,
+            "e2e_format": options.e2e_format,
             "e2e_iv": options.e2e_iv,
             "is_temp": options.is_temp,
             "owner_id": actor.user_id,
@@ -361,6 +362,7 @@ class FileService:
             e2e=record.is_e2e,
             e2e_salt=record.e2e_salt,
             e2e_iv=record.e2e_iv,
+            e2e_format=record.e2e_format,
         )
         try:
             created = self.register_upload(blob, options, Actor(ip="", user_id=owner_id))

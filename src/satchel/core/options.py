@@ -14,6 +14,7 @@ from satchel.errors import BadRequest
 _TRUE = {"true", "1", "on", "yes"}
 _FALSE = {"false", "0", "off", "no", ""}
 MAX_PASSWORD_LENGTH = 1024
+E2E_FORMAT = "v1"  # e2e=v1: the modern format of docs/e2e-format.md
 
 
 def parse_flag(value: str, field: str) -> bool:
@@ -94,10 +95,14 @@ class UploadOptions:
     e2e: bool = False
     e2e_salt: bytes | None = None
     e2e_iv: bytes | None = None
+    e2e_format: str | None = None  # "v1": docs/e2e-format.md, its parameters in the body
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str], max_expiry: int) -> UploadOptions:
-        e2e = parse_flag(fields.get("e2e", "false"), "e2e")
+        e2e_text = fields.get("e2e", "false").strip().lower()
+        modern = e2e_text == E2E_FORMAT
+        e2e = modern or parse_flag(e2e_text, "e2e")
+        legacy = e2e and not modern
         expires_text = fields.get("expires", "").strip()
         is_temp = parse_flag(fields.get("is_temp", "true"), "is_temp")
         # Shared uploads are public unless asked otherwise; drive files private.
@@ -112,8 +117,11 @@ class UploadOptions:
             expires=parse_expiry(expires_text, max_expiry) if expires_text else None,
             expires_given=bool(expires_text),
             e2e=e2e,
-            e2e_salt=parse_e2e_bytes(fields.get("e2e_salt", ""), "e2e_salt", 16) if e2e else None,
-            e2e_iv=parse_e2e_bytes(fields.get("e2e_iv", ""), "e2e_iv", 12) if e2e else None,
+            e2e_salt=parse_e2e_bytes(fields.get("e2e_salt", ""), "e2e_salt", 16)
+            if legacy
+            else None,
+            e2e_iv=parse_e2e_bytes(fields.get("e2e_iv", ""), "e2e_iv", 12) if legacy else None,
+            e2e_format=E2E_FORMAT if modern else None,
         )
 
 
@@ -121,7 +129,8 @@ def options_so_far(fields: Mapping[str, str], max_expiry: int) -> UploadOptions:
     """The options sent before the first file: every one present is checked now, so that a bad
     value is refused before a large body is read. E2E is checked once salt and IV are both in."""
     present = dict(fields)
-    if not (present.get("e2e_salt") and present.get("e2e_iv")):
+    modern = present.get("e2e", "").strip().lower() == E2E_FORMAT
+    if not modern and not (present.get("e2e_salt") and present.get("e2e_iv")):
         present["e2e"] = "false"
     return UploadOptions.from_fields(present, max_expiry)
 

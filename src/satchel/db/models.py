@@ -66,6 +66,8 @@ class StoredFile(Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_e2e: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None for the legacy format (salt and IV sent with the upload), "v1" for docs/e2e-format.md.
+    e2e_format: Mapped[str | None] = mapped_column(String(8))
     e2e_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
     e2e_iv: Mapped[bytes | None] = mapped_column(LargeBinary)
     is_temp: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -237,3 +239,30 @@ class UrlImport(Base):
     downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
     file_id: Mapped[int | None] = mapped_column(BigInteger)
     worker: Mapped[str | None] = mapped_column(String(64))
+
+
+class TusUpload(Base):
+    """A resumable (tus) upload in progress, or finished and keeping its result a while."""
+
+    __tablename__ = "tus_uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    uploader_ip: Mapped[str | None] = mapped_column(String(45))
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    metadata_header: Mapped[str] = mapped_column(String(8192), default="")
+    options: Mapped[dict[str, str]] = mapped_column(JSON)
+    blob_key: Mapped[str] = mapped_column(String(64), unique=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    prefix: Mapped[bytes] = mapped_column(LargeBinary)
+    # The plaintext after the last whole chunk, sealed under the data key: never on disk bare.
+    tail: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="uploading", index=True)
+    busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The /upload answer (with the management token), sealed under the master keys.
+    result: Mapped[bytes | None] = mapped_column(LargeBinary)

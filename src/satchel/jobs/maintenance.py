@@ -11,6 +11,7 @@ from satchel.core.drive import DriveService
 from satchel.core.files import FileService
 from satchel.core.imports import UrlImportService
 from satchel.core.sessions import SessionService
+from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
 from satchel.db.models import StoredFile
 from satchel.jobs.runner import Job
@@ -75,8 +76,10 @@ def maintenance_jobs(
     interval: timedelta,
     imports: UrlImportService,
     v2auth: V2AuthService,
+    tus: TusService,
 ) -> list[Job]:
     return [
+        Job("expire_tus", interval, lambda: f"removed {tus.sweep()} expired tus upload(s)"),
         # Queued URL imports start within a few seconds (the runner's tick).
         Job("url_imports", timedelta(seconds=1), lambda: imports.run_pending()),
         Job(

@@ -52,9 +52,39 @@ class BlobWriter(Protocol):
         """Aborts unless committed, whether or not an exception is on its way."""
 
 
+class StagingWriter(Protocol):
+    """Appends to a staged blob: an unfinished write that lives across requests (tus)."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def sync(self) -> None:
+        """What was written is durable once this returns."""
+
+    def close(self) -> None: ...
+
+
 class BlobStore(ABC):
     @abstractmethod
     def open_writer(self, key: str) -> BlobWriter: ...
+
+    # -- staged blobs: built over several requests, then committed under their key ---------
+
+    @abstractmethod
+    def open_staging(self, key: str, size: int) -> StagingWriter:
+        """Appends after the first ``size`` bytes of the staged blob ``key`` (created when
+        ``size`` is 0); anything after ``size`` (a write cut short) is dropped first."""
+
+    @abstractmethod
+    def staging_size(self, key: str) -> int | None:
+        """Bytes in the staged blob, None when there is none."""
+
+    @abstractmethod
+    def commit_staging(self, key: str) -> None:
+        """Durable, then visible as the committed blob ``key`` in one step."""
+
+    @abstractmethod
+    def delete_staging(self, key: str) -> None:
+        """Idempotent."""
 
     def put(self, key: str, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         with self.open_writer(key) as writer:

@@ -120,14 +120,73 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class LocalStagingWriter:
+    def __init__(self, path: Path, size: int) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        self._fd: int | None = os.open(path, flags, 0o600)
+        try:
+            current = os.fstat(self._fd).st_size
+            if size > current:
+                raise ValueError(f"staged blob has {current} bytes, not {size}")
+            if size < current:
+                os.ftruncate(self._fd, size)
+            os.lseek(self._fd, size, os.SEEK_SET)
+        except BaseException:
+            self.close()
+            raise
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._fd is None:
+            raise ValueError("write to a closed staging writer")
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class LocalBlobStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "blobs"
         self.tmp = root / "tmp"
+        # Staged blobs are not swept with temp files: they wait for their next request.
+        self.staging = root / "staging"
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for folder in (self.blobs, self.tmp):
+        for folder in (self.blobs, self.tmp, self.staging):
             folder.mkdir(exist_ok=True, mode=0o700)
+
+    def _staged(self, key: str) -> Path:
+        return self.staging / check_key(key)
+
+    def open_staging(self, key: str, size: int) -> LocalStagingWriter:
+        return LocalStagingWriter(self._staged(key), size)
+
+    def staging_size(self, key: str) -> int | None:
+        try:
+            return os.stat(self._staged(key)).st_size
+        except FileNotFoundError:
+            return None
+
+    def commit_staging(self, key: str) -> None:
+        staged = self._staged(key)
+        fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _place(staged, self.path_of(key))
+
+    def delete_staging(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._staged(key))
 
     def path_of(self, key: str) -> Path:
         check_key(key)

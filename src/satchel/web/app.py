@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.config import Settings, load_settings
-from satchel.web import account, apiv1, apiv2, pages, public
+from satchel.web import account, apiv1, apiv2, pages, public, tus
 from satchel.web.errors import install_error_handlers
 from satchel.web.state import AppState, build_state
 
@@ -138,6 +138,7 @@ def create_app(
         *public.routes(),
         *apiv1.routes(),
         *apiv2.routes(),
+        *tus.routes(),
         *account.routes(),
         *pages.routes(),
     ]

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from satchel.core.tus import ChecksumMismatch
 from satchel.errors import (
     BadRequest,
     Conflict,
@@ -16,6 +17,7 @@ from satchel.errors import (
     Gone,
     InsufficientStorage,
     NotFound,
+    PreconditionFailed,
     RangeNotSatisfiable,
     RateLimited,
     RequestTimeout,
@@ -28,7 +30,9 @@ from satchel.web.templates import render
 
 log = logging.getLogger("satchel.web")
 
-STATUS = {
+STATUS: dict[type[SatchelError], int] = {
+    PreconditionFailed: 412,
+    ChecksumMismatch: 460,
     BadRequest: 400,
     Unauthorized: 401,
     Forbidden: 403,

@@ -18,6 +18,7 @@ from satchel.core.files import Actor, FileService
 from satchel.core.imports import UrlImportService
 from satchel.core.packages import Package
 from satchel.core.sessions import SessionService
+from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
 from satchel.crypto.keys import KeyRing, load_or_create_keyfile
 from satchel.db.engine import Database
@@ -43,6 +44,7 @@ class AppState:
     drive: DriveService
     v2auth: V2AuthService
     imports: UrlImportService
+    tus: TusService
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     # Uploads in progress in this process, by user or guest address (packages' concurrency).
     uploads_running: dict[str, int] = field(default_factory=dict)
@@ -93,18 +95,22 @@ def build_state(settings: Settings) -> AppState:
     accounts = AccountService(db, settings.packages, settings.default_package)
     v2auth = V2AuthService(db)
     imports = UrlImportService(drive, accounts)
+    tus = TusService(files, timedelta(seconds=settings.tus_expiry))
     interval = timedelta(seconds=settings.job_interval)
     return AppState(
         settings=settings,
         db=db,
         files=files,
         limiter=RateLimiter(settings),
-        jobs=JobRunner(db, maintenance_jobs(files, drive, sessions, interval, imports, v2auth)),
+        jobs=JobRunner(
+            db, maintenance_jobs(files, drive, sessions, interval, imports, v2auth, tus)
+        ),
         accounts=accounts,
         apikeys=ApiKeyService(db),
         sessions=sessions,
         drive=drive,
         v2auth=v2auth,
         imports=imports,
+        tus=tus,
         trusted=[ipaddress.ip_network(n) for n in settings.trusted_proxies],
     )

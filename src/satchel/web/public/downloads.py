@@ -182,7 +182,10 @@ def _headers(plan: DownloadPlan) -> dict[str, str]:
     }
     if plan.partial:
         headers["Content-Range"] = f"bytes {plan.start}-{plan.end - 1}/{record.size}"
-    if record.is_e2e:
+    if record.is_e2e and record.e2e_format:
+        headers["X-E2E-Format"] = record.e2e_format
+        headers["Access-Control-Expose-Headers"] = "X-E2E-Format"
+    elif record.is_e2e:
         headers["X-E2E-Salt"] = decimal_bytes(record.e2e_salt)
         headers["X-E2E-IV"] = decimal_bytes(record.e2e_iv)
         headers["Access-Control-Expose-Headers"] = "X-E2E-Salt, X-E2E-IV"

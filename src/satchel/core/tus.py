@@ -1,0 +1,370 @@
+"""Resumable uploads (tus 1.0.0): a file arrives over many requests, encrypted as it comes.
+
+The size is known from the creation on, so every whole chunk of the at-rest format is sealed
+the moment it is complete (``ChunkSealer``) and appended to a staged blob. Only the plaintext
+after the last whole chunk, less than one chunk, waits for the next request: sealed under the
+file's data key in the upload's row, never on disk bare. The last request seals the last
+chunk, commits the staged blob and registers the file exactly as ``/upload`` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, or_, select, update
+
+from satchel.core.files import Actor, CreatedUpload, FileService
+from satchel.core.ids import new_blob_key
+from satchel.core.ingest import IngestedBlob
+from satchel.core.names import safe_content_type, safe_filename
+from satchel.core.options import UploadOptions
+from satchel.crypto.atrest import ChunkSealer, new_data_key
+from satchel.db.models import TusUpload, utcnow
+from satchel.errors import BadRequest, Conflict, Forbidden, NotFound, SatchelError
+from satchel.storage.base import StagingWriter
+
+CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
+LEASE = timedelta(minutes=2)
+RESULT_KEPT = timedelta(hours=24)
+
+
+class ChecksumMismatch(SatchelError):
+    message = "Checksum mismatch: the data of this request was not kept"
+
+
+class OffsetConflict(Conflict):
+    message = "Upload-Offset does not match the upload's offset"
+
+
+@dataclass(frozen=True)
+class Checksum:
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def parse(cls, header: str | None) -> Checksum | None:
+        if not header:
+            return None
+        algorithm, _, encoded = header.strip().partition(" ")
+        if algorithm.lower() not in CHECKSUMS:
+            raise BadRequest(f"Unsupported checksum algorithm {algorithm!r}: use sha1 or sha256")
+        try:
+            digest = base64.b64decode(encoded.strip(), validate=True)
+        except ValueError:
+            raise BadRequest("Upload-Checksum: the checksum is not base64") from None
+        return cls(algorithm.lower(), digest)
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (the value may be absent)."""
+    fields: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, encoded = pair.partition(" ")
+        if not key or key in fields:
+            raise BadRequest("Upload-Metadata: empty or repeated key")
+        try:
+            fields[key] = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(f"Upload-Metadata: the value of {key!r} is not base64 UTF-8") from None
+    return fields
+
+
+def upload_fields(metadata: dict[str, str]) -> dict[str, str]:
+    """tus clients name the file ``filename``/``filetype``; Satchel's options keep their
+    /upload names."""
+    fields = dict(metadata)
+    fields.setdefault("filename", fields.get("name", ""))
+    fields.setdefault("filetype", fields.get("type", fields.get("mimetype", "")))
+    return fields
+
+
+class TusService:
+    def __init__(
+        self, files: FileService, expiry: timedelta, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.files = files
+        self.db = files.db
+        self.store = files.store
+        self.keys = files.keys
+        self.expiry = expiry
+        self.clock = clock
+
+    # -- creation and look-up -----------------------------------------------------------
+
+    def create(
+        self, length: int, metadata_header: str, fields: dict[str, str], actor: Actor
+    ) -> TusUpload:
+        data_key = new_data_key()
+        now = self.clock()
+        upload = TusUpload(
+            id=secrets.token_urlsafe(24),
+            owner_id=actor.user_id,
+            uploader_ip=actor.ip,
+            length=length,
+            offset=0,
+            metadata_header=metadata_header,
+            options=fields,
+            blob_key=new_blob_key(),
+            wrapped_key=self.keys.wrap(data_key),
+            prefix=os.urandom(4),
+            tail=None,
+            state="uploading",
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self.expiry,
+        )
+        sealer = self._sealer(upload, data_key)
+        writer = self.store.open_staging(upload.blob_key, 0)
+        try:
+            writer.write(sealer.header)
+            writer.sync()
+        finally:
+            writer.close()
+        with self.db.write() as session:
+            session.add(upload)
+        return upload
+
+    def get(self, upload_id: str, actor: Actor) -> TusUpload:
+        with self.db.read() as session:
+            upload = session.get(TusUpload, upload_id) if len(upload_id) <= 64 else None
+        if upload is None or upload.expires_at <= self.clock():
+            raise NotFound("Upload not found or expired")
+        if upload.owner_id is not None and upload.owner_id != actor.user_id:
+            raise Forbidden("This upload belongs to another user")
+        return upload
+
+    def terminate(self, upload_id: str, actor: Actor) -> None:
+        upload = self.get(upload_id, actor)
+        with self.db.write() as session:
+            session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
+        if upload.state != "complete":
+            self.store.delete_staging(upload.blob_key)
+
+    def result(self, upload_id: str, actor: Actor) -> dict[str, Any]:
+        upload = self.get(upload_id, actor)
+        if upload.state != "complete" or upload.result is None:
+            raise Conflict("The upload is not finished yet")
+        loaded: dict[str, Any] = json.loads(self.keys.unwrap(upload.result))
+        return loaded
+
+    def sweep(self) -> int:
+        """Unfinished uploads past their expiry lose their data; finished ones their result."""
+        now = self.clock()
+        with self.db.read() as session:
+            stale = list(session.scalars(select(TusUpload).where(TusUpload.expires_at <= now)))
+        for upload in stale:
+            with self.db.write() as session:
+                session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
+            if upload.state != "complete":
+                self.store.delete_staging(upload.blob_key)
+        return len(stale)
+
+    # -- appending ------------------------------------------------------------------------
+
+    def begin(self, upload_id: str, offset: int, actor: Actor) -> TusAppend:
+        """Takes the upload for one request at ``offset`` (409 when that is not its offset,
+        or another request is writing to it)."""
+        upload = self.get(upload_id, actor)
+        if upload.state == "complete":
+            raise OffsetConflict("The upload is already complete")
+        now = self.clock()
+        with self.db.write() as session:
+            taken = session.execute(
+                update(TusUpload)
+                .where(
+                    TusUpload.id == upload.id,
+                    TusUpload.offset == offset,
+                    TusUpload.state == "uploading",
+                    or_(TusUpload.busy_until.is_(None), TusUpload.busy_until <= now),
+                )
+                .values(busy_until=now + LEASE)
+            )
+        if not getattr(taken, "rowcount", 0):
+            raise OffsetConflict()
+        return TusAppend(self, upload)
+
+    def _sealer(self, upload: TusUpload, data_key: bytes) -> ChunkSealer:
+        return ChunkSealer(data_key, upload.prefix, upload.length)
+
+    def _release(self, upload_id: str, **values: Any) -> None:
+        with self.db.write() as session:
+            session.execute(
+                update(TusUpload).where(TusUpload.id == upload_id).values(busy_until=None, **values)
+            )
+
+    def _renew(self, upload_id: str) -> None:
+        with self.db.write() as session:
+            session.execute(
+                update(TusUpload)
+                .where(TusUpload.id == upload_id)
+                .values(busy_until=self.clock() + LEASE)
+            )
+
+
+def _seal_tail(data_key: bytes, upload_id: str, plain: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(data_key).encrypt(nonce, plain, b"satchel-tus-tail:" + upload_id.encode())
+
+
+def _open_tail(data_key: bytes, upload_id: str, sealed: bytes | None) -> bytes:
+    if not sealed:
+        return b""
+    try:
+        return AESGCM(data_key).decrypt(
+            sealed[:12], sealed[12:], b"satchel-tus-tail:" + upload_id.encode()
+        )
+    except InvalidTag:
+        raise RuntimeError(f"the stored tail of upload {upload_id} does not decrypt") from None
+
+
+class TusAppend:
+    """One PATCH (or creation-with-upload) body, fed in batches from a worker thread."""
+
+    def __init__(self, service: TusService, upload: TusUpload) -> None:
+        self.service = service
+        self.upload = upload
+        self.data_key = service.keys.unwrap(upload.wrapped_key)
+        self.sealer = service._sealer(upload, self.data_key)
+        chunk = self.sealer.chunk_size
+        self.start_offset = upload.offset
+        self.index = upload.offset // chunk
+        self.pending = bytearray(_open_tail(self.data_key, upload.id, upload.tail))
+        if len(self.pending) != upload.offset % chunk:
+            raise RuntimeError(f"upload {upload.id}: tail and offset disagree")
+        self.start_size = self.sealer.sealed_offset(self.index)
+        self.writer: StagingWriter | None = service.store.open_staging(
+            upload.blob_key, self.start_size
+        )
+        self.received = 0
+        self.checksum: Checksum | None = None
+        self.hasher: Any = None
+        self.last_renewal = service.clock()
+
+    @property
+    def offset(self) -> int:
+        return self.start_offset + self.received
+
+    def expect_checksum(self, checksum: Checksum | None) -> None:
+        self.checksum = checksum
+        self.hasher = CHECKSUMS[checksum.algorithm]() if checksum else None
+
+    def feed_many(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            self.feed(piece)
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.offset + len(data) > self.upload.length:
+            raise BadRequest("The body goes past Upload-Length")
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.received += len(data)
+        size = self.sealer.chunk_size
+        view = memoryview(data)
+        while view:
+            take = min(size - len(self.pending), len(view))
+            self.pending += view[:take]
+            view = view[take:]
+            if len(self.pending) == size and self.index < self.sealer.last_index:
+                self._write_chunk()
+        now = self.service.clock()
+        if now - self.last_renewal > LEASE / 4:
+            self.service._renew(self.upload.id)
+            self.last_renewal = now
+
+    def _write_chunk(self) -> None:
+        assert self.writer is not None
+        self.writer.write(self.sealer.seal(self.index, self.pending))
+        self.index += 1
+        self.pending.clear()
+
+    def finish(self, complete_body: bool) -> CreatedUpload | None:
+        """Keeps what arrived: all of it after a checked body; after a cut connection, what
+        came (tus lets the client resume from there) unless a checksum was promised."""
+        if self.checksum is not None:
+            if not complete_body:
+                self.rollback()
+                return None
+            if not hmac.compare_digest(self.hasher.digest(), self.checksum.digest):
+                self.rollback()
+                raise ChecksumMismatch()
+        offset = self.offset
+        if offset == self.upload.length:
+            return self._complete()
+        assert self.writer is not None
+        self.writer.sync()
+        self.writer.close()
+        self.writer = None
+        tail = _seal_tail(self.data_key, self.upload.id, bytes(self.pending))
+        self.service._release(
+            self.upload.id,
+            offset=offset,
+            tail=tail,
+            updated_at=self.service.clock(),
+            expires_at=self.service.clock() + self.service.expiry,
+        )
+        return None
+
+    def rollback(self) -> None:
+        """Nothing of this request is kept: the staged blob goes back to where it was."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        writer = self.service.store.open_staging(self.upload.blob_key, self.start_size)
+        writer.close()
+        self.service._release(self.upload.id)
+
+    def _complete(self) -> CreatedUpload:
+        assert self.writer is not None
+        self.writer.write(self.sealer.seal(self.index, self.pending))
+        self.writer.close()
+        self.writer = None
+        service = self.service
+        upload = self.upload
+        fields = upload_fields(upload.options)
+        options = UploadOptions.from_fields(fields, service.files.settings.max_expiry)
+        name = safe_filename(fields.get("filename", ""), fallback="file")
+        blob = IngestedBlob(
+            blob_key=upload.blob_key,
+            data_key=self.data_key,
+            size=upload.length,
+            name=name,
+            content_type=safe_content_type(fields.get("filetype") or None),
+            file_count=1,
+            file_names=[name],
+        )
+        service.store.commit_staging(upload.blob_key)
+        actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
+        try:
+            created = service.files.register_upload(blob, options, actor)
+        except BaseException:
+            service.store.delete(upload.blob_key)
+            service._release(upload.id, state="failed", expires_at=service.clock())
+            raise
+        now = service.clock()
+        service._release(
+            upload.id,
+            offset=upload.length,
+            tail=None,
+            state="complete",
+            file_id=created.file.id,
+            updated_at=now,
+            expires_at=now + RESULT_KEPT,
+            result=service.keys.wrap(json.dumps({"manage_token": created.manage_token}).encode()),
+        )
+        return created
