@@ -28,6 +28,7 @@ from harness.report import evaluate, print_report, targets_json
 from harness.servers import BENCH, ROOT, Copyparty, Satchel, Server
 from harness.session import run_all, servers_up, summarize
 from harness.steps import Step, big_transfer, huge_upload, small_downloads, small_uploads
+from harness.tus import tus_resume, tus_upload
 
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
@@ -89,6 +90,8 @@ def test_files(args: argparse.Namespace) -> dict[str, Path]:
         files["big"] = random_file(WORK / "big.bin", GIB)
     if args.huge and args.only != "copyparty":
         files["huge"] = random_file(WORK / "huge.bin", 5 * GIB)
+    if not args.skip_big and args.only != "copyparty":
+        files["tus2g"] = random_file(WORK / "tus2g.bin", 2 * GIB)
     return files
 
 
@@ -106,6 +109,10 @@ def plan(files: dict[str, Path], scratch: Path) -> list[Step]:
         print("wrk is missing (Debian wrk, bench/setup.sh): no 4 KiB download test")
     if "huge" in files:
         steps.append(huge_upload(files["huge"], scratch))
+    if "big" in files:
+        steps.append(tus_upload(files["big"]))
+    if "tus2g" in files:
+        steps.append(tus_resume(files["tus2g"]))
     return steps
 
 

@@ -502,3 +502,49 @@ def test_url_upload_add_and_status_shapes(v2: V2) -> None:
         other.call("file/url_upload_status", scheduled_item_id=added["data"]["scheduled_item_id"]),
         "Could not find scheduled item.",
     )
+
+
+def test_a_folder_password_protects_the_files_in_it(v2: V2) -> None:
+    md5 = hashlib.md5(b"open sesame").hexdigest()  # noqa: S324 - the reference's format
+    folder = v2.ok("folder/create", folder_name="Locked", is_public=1, access_password=md5)
+    entry = v2.upload(b"behind the password", "in.txt", folder_id=folder["data"]["id"]).json()
+    link = "/" + entry["data"][0]["url"].split("/", 3)[3]
+    client = v2.client
+    assert client.get(link).status_code == 401
+    assert client.get(link, params={"pw": "wrong"}).status_code == 403
+    assert client.get(link, params={"pw": "open sesame"}).content == b"behind the password"
+    # The owner's download token still fetches it.
+    token_url = v2.ok("file/download", file_id=entry["data"][0]["file_id"])["data"]
+    assert client.get("/" + token_url["download_url"].split("/", 3)[3]).status_code == 200
+
+
+def test_folder_edit_keeps_the_password_unless_given_an_md5_or_nothing(v2: V2) -> None:
+    md5 = hashlib.md5(b"pw").hexdigest()  # noqa: S324 - the reference's format
+    folder = v2.ok("folder/create", folder_name="F", access_password=md5)["data"]["id"]
+    kept = v2.ok("folder/edit", folder_id=folder, access_password="plain text")["data"]
+    assert kept["accessPassword"] == md5
+    other = hashlib.md5(b"other").hexdigest()  # noqa: S324
+    assert (
+        v2.ok("folder/edit", folder_id=folder, access_password=other)["data"]["accessPassword"]
+        == other
+    )
+    assert (
+        v2.ok("folder/edit", folder_id=folder, access_password="")["data"]["accessPassword"] is None
+    )
+
+
+def test_upload_file_brackets_and_destination_messages(v2: V2) -> None:
+    answer = v2.client.post(
+        "/api/v2/file/upload",
+        data=v2.auth,
+        files=[("upload_file[]", ("a.txt", b"a")), ("upload_file[]", ("b.txt", b"b"))],
+    ).json()
+    assert [entry["name"] for entry in answer["data"]] == ["a.txt", "b.txt"]
+    destination = "Could not find the destination folder id defined by folder_id."
+    assert_error(v2.upload(b"x", folder_id="abc"), destination)
+    file_id = answer["data"][0]["file_id"]
+    assert_error(v2.call("file/edit", file_id=file_id, folder_id=999), destination)
+    assert_error(
+        v2.call("folder/create", folder_name="x", parent_id=999),
+        "Could not find the parent folder id defined by parent_id.",
+    )

@@ -13,6 +13,7 @@ Results = dict[str, dict[str, Any]]  # test name -> figures (or {"error": ...})
 
 RSS_LIMIT_MB = 150.0
 P99_LIMIT_MS = 50.0
+TUS_MB_S = 300.0
 RATIO_TARGETS = (
     ("big_upload", "mb_s", 3.0, "1 GiB upload MB/s"),
     ("big_download", "mb_s", 0.7, "1 GiB download MB/s"),
@@ -29,6 +30,8 @@ TESTS = {
     "small_uploads": "64 KiB uploads c=16",
     "small_downloads": "4 KiB downloads c=64",
     "huge_upload": "5 GiB upload",
+    "tus_upload": "1 GiB tus upload",
+    "tus_resume": "2 GiB tus upload cut 3 times",
 }
 ROWS = (
     ("big_upload", "mb_s", "MB/s"),
@@ -55,6 +58,14 @@ ROWS = (
     ("huge_upload", "mb_s", "MB/s"),
     ("huge_upload", "peak_rss_mb", "peak RSS MB"),
     ("huge_upload", "peak_pss_mb", "peak PSS MB"),
+    ("tus_upload", "mb_s", "MB/s"),
+    ("tus_upload", "cpu_s", "server CPU s"),
+    ("tus_upload", "peak_rss_mb", "peak RSS MB"),
+    ("tus_upload", "peak_pss_mb", "peak PSS MB"),
+    ("tus_resume", "seconds_with_download", "s, with the download"),
+    ("tus_resume", "byte_exact", "byte-exact (1 = yes)"),
+    ("tus_resume", "peak_rss_mb", "peak RSS MB"),
+    ("tus_resume", "peak_pss_mb", "peak PSS MB"),
 )
 
 
@@ -110,6 +121,14 @@ def evaluate(satchel: Results, copyparty: Results) -> list[Target]:
     targets = [_ratio_target(satchel, copyparty, *spec) for spec in RATIO_TARGETS]
     text = "Satchel 4 KiB downloads p99 ms <"
     targets.append(_below(satchel, "small_downloads", "p99_ms", text, P99_LIMIT_MS))
+    if "tus_upload" in satchel:
+        value = figure(satchel, "tus_upload", "mb_s")
+        passed = (
+            False if failed(satchel, "tus_upload") else None if value is None else value >= TUS_MB_S
+        )
+        error = satchel.get("tus_upload", {}).get("error")
+        text = "Satchel 1 GiB tus upload (50 MiB PATCHes) MB/s >="
+        targets.append(Target("tus_upload_mb_s", text, value, TUS_MB_S, passed, error))
     for test, key, text in ZERO_TARGETS:
         value = figure(satchel, test, key)
         passed = False if failed(satchel, test) else None if value is None else value == 0

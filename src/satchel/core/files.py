@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +23,7 @@ from satchel.core.passwords import hash_password, verify_password
 from satchel.crypto.atrest import ciphertext_size, decrypt_range, decrypt_whole
 from satchel.crypto.keys import KeyRing
 from satchel.db.engine import Database
-from satchel.db.models import StoredFile, User, utcnow
+from satchel.db.models import Folder, StoredFile, User, utcnow
 from satchel.errors import (
     BadRequest,
     Forbidden,
@@ -258,11 +260,28 @@ class FileService:
         is_owner = actor.user_id is not None and actor.user_id == record.owner_id
         if not record.is_public and not is_owner:
             raise Forbidden("This file is private")
+        if record.folder_id is not None and not is_owner:
+            self._check_folder_password(record.folder_id, password)
         if record.password_hash and not is_owner:
             if not password:
                 raise PasswordRequired()
             if not verify_password(record.password_hash, password):
                 raise Forbidden("Wrong password")
+
+    def _check_folder_password(self, folder_id: int, password: str | None) -> None:
+        """A file in a folder with an access password (/api/v2's MD5) asks for that password
+        on its own links too: the folder's password protects what is in it."""
+        with self.db.engine.connect() as conn:
+            md5 = conn.execute(
+                select(Folder.access_password).where(Folder.id == folder_id)
+            ).scalar()
+        if not md5:
+            return
+        if not password:
+            raise PasswordRequired("This file is in a password-protected folder")
+        given = hashlib.md5(password.encode(), usedforsecurity=False).hexdigest()
+        if not hmac.compare_digest(given, md5.lower()):
+            raise Forbidden("Wrong password")
 
     def downloads_of(self, record: StoredFile) -> int:
         return record.downloads + self.counter.pending(record.id)

@@ -153,7 +153,7 @@ class UrlImportService:
             self._check_quota(user, package.max_storage_bytes, blob.size)
             self.drive.folder(user.id, item.folder_id)
             options = UploadOptions(
-                is_temp=False, folder_id=item.folder_id, public=False, short_url=True
+                is_temp=False, folder_id=item.folder_id, public=True, short_url=True
             )
             created = self.files.register_upload(blob, options, Actor(ip="", user_id=user.id))
         except BaseException:

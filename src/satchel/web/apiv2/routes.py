@@ -47,9 +47,11 @@ BAD_LOGIN = (
 )
 NO_FILE = "Could not find file based on file_id."
 NO_FOLDER = "Could not find folder based on folder_id."
+DEST_FOLDER = "Could not find the destination folder id defined by folder_id."
+NO_PARENT = "Could not find the parent folder id defined by parent_id."
 MD5 = re.compile(r"[0-9a-fA-F]{32}")
 ROOT_VALUES = {"", "0", "null"}
-UPLOAD_FIELD = frozenset({"upload_file"})
+UPLOAD_FIELD = frozenset({"upload_file", "upload_file[]"})  # [] as PHP-style clients send it
 
 
 class V2Error(Exception):
@@ -234,13 +236,11 @@ async def file_upload(request: Request, state: AppState, params: dict[str, str])
             if found is None:
                 raise V2Error(BAD_TOKEN)
             checked["user"] = found
-        folder = _folder_param({**params, **fields}, "folder_id", "Folder not found.")
+        folder = _folder_param({**params, **fields}, "folder_id", DEST_FOLDER)
         try:
             state.drive.folder(checked["user"].id, folder)
         except SatchelError:
-            raise V2Error(
-                "Could not find the destination folder id defined by folder_id."
-            ) from None
+            raise V2Error(DEST_FOLDER) from None
 
     provisional = (
         Actor(
@@ -303,7 +303,7 @@ def _finish_upload(
     if sum(blob.size for blob in blobs) > limit:
         raise V2Error(f"The file is too large: the limit is {limit} bytes.")
     check_quota(state, actor, sum(blob.size for blob in blobs))
-    folder_id = _folder_param({**params, **ingest.fields}, "folder_id", "Folder not found.")
+    folder_id = _folder_param({**params, **ingest.fields}, "folder_id", DEST_FOLDER)
     options = UploadOptions(is_temp=False, folder_id=folder_id, public=True, short_url=True)
     created = []
     try:
@@ -350,10 +350,8 @@ async def url_upload_add(
         raise V2Error(
             "Could not parse the file_url_base64 parameter. Ensure it's base64 encoded."
         ) from None
-    folder_id = _folder_param(params, "folder_id", "Folder not found.")
-    await _folder(
-        state, user, folder_id, "Could not find the destination folder id defined by folder_id."
-    )
+    folder_id = _folder_param(params, "folder_id", DEST_FOLDER)
+    await _folder(state, user, folder_id, DEST_FOLDER)
     try:
         item = await asyncio.to_thread(state.imports.add, user, url, folder_id)
     except SatchelError as exc:
@@ -421,9 +419,9 @@ async def file_edit(
     await _file(state, user, file_id)
     folder_text = params.get("folder_id", "").strip()
     folder_given = bool(folder_text)
-    folder_id = _folder_param(params, "folder_id", NO_FOLDER) if folder_given else None
+    folder_id = _folder_param(params, "folder_id", DEST_FOLDER) if folder_given else None
     if folder_given:
-        await _folder(state, user, folder_id, NO_FOLDER)
+        await _folder(state, user, folder_id, DEST_FOLDER)
     changes = FileChanges(
         name=params.get("filename", "").strip() or None,
         content_type=params.get("fileType", "").strip() or None,
@@ -494,8 +492,8 @@ async def folder_create(
     name = params.get("folder_name", "").strip()
     if not name:
         raise V2Error("Please provide the folder_name param.")
-    parent = _folder_param(params, "parent_id", NO_FOLDER)
-    await _folder(state, user, parent, NO_FOLDER)
+    parent = _folder_param(params, "parent_id", NO_PARENT)
+    await _folder(state, user, parent, NO_PARENT)
     sharing = FolderSharing(
         _is_public(params.get("is_public", "0")), _password(params.get("access_password", ""))
     )
@@ -558,15 +556,17 @@ async def folder_edit(
 ) -> dict[str, Any]:
     folder = await _own_folder(state, user, params)
     parent_given = "parent_id" in params
-    parent = _folder_param(params, "parent_id", NO_FOLDER) if parent_given else None
+    parent = _folder_param(params, "parent_id", NO_PARENT) if parent_given else None
     if parent_given:
-        await _folder(state, user, parent, NO_FOLDER)
+        await _folder(state, user, parent, NO_PARENT)
     sharing = None
-    if "access_password" in params:
+    sent_password = params.get("access_password")
+    if sent_password is not None and (not sent_password.strip() or _password(sent_password)):
+        # Empty removes the password, an MD5 sets it; anything else leaves it as it was.
         visibility = params.get("is_public")
         sharing = FolderSharing(
             _is_public(visibility) if visibility is not None else folder.is_public,
-            _password(params["access_password"]),
+            _password(sent_password),
         )
     changes = FolderChanges(
         name=params.get("folder_name", "").strip() or None,
