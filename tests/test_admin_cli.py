@@ -20,15 +20,19 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 def test_rotate_keys_rewraps_every_data_key(settings: Settings, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     keyfile_settings = settings.replace(master_keys=[])
+    tus = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
     with TestClient(create_app(keyfile_settings, migrate=False, run_jobs=False)) as client:
         results = [upload(client, f"file {n}".encode()) for n in range(3)]
+        # A tus upload half done when the keys rotate must still finish afterwards.
+        created = client.post("/tus/", headers={**tus, "Upload-Length": "8"}, content=b"half")
+        tus_path = path_of(created.headers["location"])
     keyfile = keyfile_settings.data_path / "master.keys"
     old_keys = keyfile.read_text().split()
     for name, value in env_for(keyfile_settings).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SATCHEL_MASTER_KEYS", raising=False)
     assert main(["admin", "rotate-keys"]) == 0
-    assert "re-wrapped 3 data key(s)" in capsys.readouterr().out
+    assert "re-wrapped 4 data key(s)" in capsys.readouterr().out
     new_keys = keyfile.read_text().split()
     assert new_keys[1:] == old_keys
     # With only the new key, every file still opens: its data key was re-wrapped.
@@ -38,6 +42,9 @@ def test_rotate_keys_rewraps_every_data_key(settings: Settings, monkeypatch, cap
     with TestClient(create_app(only_new, migrate=False, run_jobs=False)) as client:
         for n, result in enumerate(results):
             assert client.get(path_of(result["download_url"])).content == f"file {n}".encode()
+        done = client.patch(tus_path, headers={**tus, "Upload-Offset": "4"}, content=b" way")
+        assert done.status_code == 204
+        assert client.get(path_of(done.headers["satchel-download-url"])).content == b"half way"
 
 
 def test_migrate_and_settings_commands(settings: Settings, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
