@@ -13,7 +13,6 @@ index and a last-chunk flag in its nonce and the whole header as associated data
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import json
 import os
@@ -31,11 +30,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+BytesLike = bytes | bytearray | memoryview
+
 MAGIC = b"SE2E"
 VERSION = 1
 KEY_SIZE = 32
 SALT_SIZE = 16
-KEY_CHECK_SIZE = 32
 TAG_SIZE = 16
 FIXED_HEADER_SIZE = 68
 MIN_CHUNK_SIZE = 1 << 10
@@ -54,6 +54,7 @@ MAX_SIZE = (1 << 53) - 1  # the largest integer a JavaScript number holds exactl
 _FIXED = struct.Struct(">4sBBHII16s32sI")
 _METADATA_NONCE = bytes(12)
 _INFO = b"satchel-e2e v1 "
+_NOTHING = memoryview(b"")
 _KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -161,10 +162,7 @@ def _fragment_items(fragment: str) -> Iterator[tuple[str, str, str]]:
 def _decode_key(text: str) -> bytes:
     if not _KEY_TEXT.fullmatch(text):
         raise BadLink("the link's key must be 43 characters of unpadded base64url")
-    try:
-        key = base64.urlsafe_b64decode(text + "=")
-    except binascii.Error:  # pragma: no cover - the pattern above already rules this out
-        raise BadLink() from None
+    key = base64.urlsafe_b64decode(text + "=")  # cannot fail once the pattern matched
     if key_to_fragment(key) != "k=" + text:
         raise BadLink("the link's key is not canonical base64url")
     return key
@@ -272,9 +270,9 @@ class Encryptor:
         mode, file_key, iterations = _writer_key(key, password, salt, iterations)
         keys = _subkeys(file_key, salt)
         metadata = _metadata_plaintext(name, content_type, size)
-        if len(metadata) + TAG_SIZE > MAX_METADATA_SIZE:
-            raise ValueError("file name or content type too long")
         meta_len = len(metadata) + TAG_SIZE
+        if meta_len > MAX_METADATA_SIZE:
+            raise ValueError("file name or content type too long")
         fixed = _FIXED.pack(
             MAGIC, VERSION, mode, 0, chunk_size, iterations, salt, keys.check, meta_len
         )
@@ -283,6 +281,8 @@ class Encryptor:
         self._size = size
         self._chunk_size = chunk_size
         self._started = False
+        self._held = bytearray()
+        self._filled = self._index = 0
 
     def header(self) -> bytes:
         return self._header
@@ -292,7 +292,7 @@ class Encryptor:
         chunks = _chunk_count(self._size, self._chunk_size)
         return len(self._header) + self._size + chunks * TAG_SIZE
 
-    def stream(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    def stream(self, pieces: Iterable[BytesLike]) -> Iterator[bytes]:
         """The whole blob: the header, then the sealed chunks."""
         chunks = self.encrypt_chunks(pieces)
         yield self._header
@@ -301,7 +301,7 @@ class Encryptor:
     def stream_file(self, source: BinaryIO) -> Iterator[bytes]:
         return self.stream(iter(lambda: source.read(self._chunk_size), b""))
 
-    def encrypt_chunks(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    def encrypt_chunks(self, pieces: Iterable[BytesLike]) -> Iterator[bytes]:
         """The sealed chunks (not the header) of the plaintext given in pieces of any size.
 
         Raises ValueError if the pieces add up to more or less than the declared size.
@@ -311,32 +311,37 @@ class Encryptor:
         self._started = True
         return self._seal_pieces(pieces)
 
-    def _seal_pieces(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
-        size, chunk_size = self._size, self._chunk_size
-        held = bytearray(min(size, chunk_size))  # reused for every chunk
-        filled = index = seen = 0
+    def _seal_pieces(self, pieces: Iterable[BytesLike]) -> Iterator[bytes]:
+        seen = 0
         for piece in pieces:
             view = memoryview(piece).cast("B")
             seen += len(view)
-            if seen > size:
-                raise ValueError(f"the plaintext is longer than the declared {size} bytes")
-            while view:
-                need = _plain_length(index, size, chunk_size)
-                if filled == 0 and len(view) >= need:  # sealed straight from the caller's piece
-                    chunk, view = view[:need], view[need:]
-                else:
-                    take = min(need - filled, len(view))
-                    held[filled : filled + take] = view[:take]
-                    filled, view = filled + take, view[take:]
-                    if filled < need:
-                        continue
-                    chunk, filled = memoryview(held)[:need], 0
-                yield self._seal(index, chunk)
-                index += 1
-        if seen != size:
-            raise ValueError(f"the plaintext is {seen} bytes, {size} were declared")
-        if size == 0:
+            if seen > self._size:
+                raise ValueError(f"the plaintext is longer than the declared {self._size} bytes")
+            yield from self._absorb(view)
+            del piece, view  # the caller's piece can go before the next one arrives
+        if seen != self._size:
+            raise ValueError(f"the plaintext is {seen} bytes, {self._size} were declared")
+        if self._size == 0:
             yield self._seal(0, memoryview(b""))
+
+    def _absorb(self, view: memoryview) -> Iterator[bytes]:
+        while view:
+            need = _plain_length(self._index, self._size, self._chunk_size)
+            if self._filled == 0 and len(view) >= need:  # sealed straight from the caller's piece
+                chunk, view = view[:need], view[need:]
+            else:
+                if not self._held:  # one buffer for every chunk, only if pieces are small
+                    self._held = bytearray(min(self._size, self._chunk_size))
+                take = min(need - self._filled, len(view))
+                self._held[self._filled : self._filled + take] = view[:take]
+                self._filled += take
+                view = view[take:]
+                if self._filled < need:
+                    return
+                chunk, self._filled = memoryview(self._held)[:need], 0
+            self._index += 1
+            yield self._seal(self._index - 1, chunk)
 
     def _seal(self, index: int, chunk: memoryview) -> bytes:
         last = index == _chunk_count(self._size, self._chunk_size) - 1
@@ -346,12 +351,13 @@ class Encryptor:
 def _writer_key(
     key: bytes | None, password: str | None, salt: bytes, iterations: int
 ) -> tuple[Mode, bytes, int]:
-    if (key is None) == (password is None):
-        raise ValueError("give either a key or a password")
     if key is not None:
+        if password is not None:
+            raise ValueError("give either a key or a password, not both")
         _check_key(key)
         return Mode.KEY, key, 0
-    assert password is not None
+    if password is None:
+        raise ValueError("give either a key or a password")
     if not password:
         raise ValueError("the password must not be empty")
     if not MIN_PBKDF2_ITERATIONS <= iterations <= MAX_PBKDF2_ITERATIONS:
@@ -389,38 +395,44 @@ def encrypt_bytes(
 
 
 class _Reader:
-    """Hands out exact byte counts from pieces of any size."""
+    """Hands out exact byte counts from pieces of any size, copying only what straddles two
+    pieces (into one buffer, reused)."""
 
-    def __init__(self, pieces: Iterable[bytes]) -> None:
+    def __init__(self, pieces: Iterable[BytesLike]) -> None:
         self._pieces = iter(pieces)
-        self._pending = bytearray()
+        self._rest = _NOTHING  # the unread end of the current piece
+        self._buffer = bytearray()
 
-    def read(self, size: int) -> bytes:
-        """``size`` bytes, fewer only when the input ends first."""
-        if not self._pending:
-            piece = self._next()
-            if len(piece) == size:  # the usual case: the input comes in whole chunks
-                return piece
-            self._pending += piece
-        while len(self._pending) < size:
-            piece = self._next()
-            if not piece:
-                break
-            self._pending += piece
-        data = bytes(memoryview(self._pending)[:size])
-        del self._pending[:size]
-        return data
+    def read(self, size: int) -> memoryview:
+        """``size`` bytes, fewer only when the input ends first; valid until the next read."""
+        if not self._rest:
+            self._advance()
+        if len(self._rest) >= size:
+            data, self._rest = self._rest[:size], self._rest[size:]
+            return data
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)  # a new one: the old may still be looked at
+        filled = 0
+        while self._rest and filled < size:
+            take = min(size - filled, len(self._rest))
+            self._buffer[filled : filled + take] = self._rest[:take]
+            filled, self._rest = filled + take, self._rest[take:]
+            if not self._rest:
+                self._advance()
+        return memoryview(self._buffer)[:filled]
 
     def at_end(self) -> bool:
-        if not self._pending:
-            self._pending += self._next()
-        return not self._pending
+        if not self._rest:
+            self._advance()
+        return not self._rest
 
-    def _next(self) -> bytes:
+    def _advance(self) -> None:
+        self._rest = _NOTHING  # even an empty view would keep the old piece alive meanwhile
         for piece in self._pieces:
             if piece:
-                return bytes(piece)
-        return b""
+                # A copy of a mutable piece, so that the caller may reuse its buffer.
+                self._rest = memoryview(piece if isinstance(piece, bytes) else bytes(piece))
+                return
 
 
 @dataclass(frozen=True)
@@ -442,7 +454,7 @@ class _Header:
 
 
 def _read_header(reader: _Reader) -> _Header:
-    fixed = reader.read(FIXED_HEADER_SIZE)
+    fixed = bytes(reader.read(FIXED_HEADER_SIZE))
     if len(fixed) < len(MAGIC) or not fixed.startswith(MAGIC):
         raise BadHeader()
     if len(fixed) > 4 and fixed[4] != VERSION:
@@ -451,7 +463,7 @@ def _read_header(reader: _Reader) -> _Header:
         raise Truncated("the file is truncated (inside its header)")
     _, _, mode, reserved, chunk_size, iterations, salt, check, meta_len = _FIXED.unpack(fixed)
     _check_fields(mode, reserved, chunk_size, iterations, meta_len)
-    sealed_metadata = reader.read(meta_len)
+    sealed_metadata = bytes(reader.read(meta_len))
     if len(sealed_metadata) < meta_len:
         raise Truncated("the file is truncated (inside its header)")
     return _Header(fixed + sealed_metadata, Mode(mode), chunk_size, iterations, salt, check)
@@ -483,7 +495,7 @@ class Decryptor:
     for the whole file (truncation and trailing data show at the end).
     """
 
-    def __init__(self, pieces: Iterable[bytes]) -> None:
+    def __init__(self, pieces: Iterable[BytesLike]) -> None:
         self._reader = _Reader(pieces)
         self._header = _read_header(self._reader)
         self._content: AESGCM | None = None
@@ -548,17 +560,22 @@ class Decryptor:
             sealed = self._reader.read(want)
             if len(sealed) < want:
                 raise Truncated()
-            try:
-                plain = content.decrypt(_nonce(index, index == count - 1), sealed, header)
-            except InvalidTag:
-                raise Tampered(
-                    f"chunk {index} failed authentication: the file was altered or its "
-                    "chunks reordered"
-                ) from None
+            plain = _open_chunk(content, index, index == count - 1, sealed, header)
+            del sealed
             if plain:
                 yield plain
+            del plain  # not kept while the next chunk is read and decrypted
         if not self._reader.at_end():
             raise TrailingData()
+
+
+def _open_chunk(content: AESGCM, index: int, last: bool, sealed: memoryview, aad: bytes) -> bytes:
+    try:
+        return content.decrypt(_nonce(index, last), sealed, aad)
+    except InvalidTag:
+        raise Tampered(
+            f"chunk {index} failed authentication: the file was altered or its chunks reordered"
+        ) from None
 
 
 def _parse_metadata(plain: bytes, chunk_size: int) -> Metadata:
@@ -579,7 +596,7 @@ def _parse_metadata(plain: bytes, chunk_size: int) -> Metadata:
 
 
 def decrypt_stream(
-    pieces: Iterable[bytes], *, key: bytes | None = None, password: str | None = None
+    pieces: Iterable[BytesLike], *, key: bytes | None = None, password: str | None = None
 ) -> tuple[Metadata, Iterator[bytes]]:
     """Metadata and plaintext chunks of an encrypted file; see Decryptor."""
     decryptor = Decryptor(pieces)
