@@ -5,6 +5,7 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 LINT_PATHS := src tests $(wildcard bench)
+JS_TESTS := tests/js
 
 .PHONY: run test lint typecheck pytest bench bench-drive format clean
 
@@ -26,7 +27,12 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-pytest: $(VENV)/.installed
+# tus-js-client, run under Node by tests/test_tus_clients.py: installed exactly as locked.
+$(JS_TESTS)/node_modules/.installed: $(JS_TESTS)/package.json $(JS_TESTS)/package-lock.json
+	npm ci --prefix $(JS_TESTS) --no-audit --no-fund
+	touch $@
+
+pytest: $(VENV)/.installed $(JS_TESTS)/node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
@@ -40,4 +46,4 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(JS_TESTS)/node_modules

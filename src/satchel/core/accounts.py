@@ -91,6 +91,13 @@ class AccountService:
         with self.db.read() as session:
             return session.scalar(select(User).where(User.username_key == username.lower()))
 
+    def get_by_id(self, user_id: int) -> User:
+        with self.db.read() as session:
+            user = session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}")
+        return user
+
     def get(self, username: str) -> User:
         user = self.find(username)
         if user is None:

@@ -36,7 +36,6 @@ from satchel.storage.base import StagingWriter
 
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 LEASE = timedelta(minutes=2)
-RESULT_KEPT = timedelta(hours=24)
 
 
 class ChecksumMismatch(SatchelError):
@@ -102,6 +101,8 @@ class TusService:
         self.keys = files.keys
         self.expiry = expiry
         self.clock = clock
+        # Set by the app: raises (507) when a user's quota cannot take ``size`` more bytes.
+        self.check_quota: Callable[[int | None, int], None] | None = None
 
     # -- creation and look-up -----------------------------------------------------------
 
@@ -250,6 +251,7 @@ class TusAppend:
             upload.blob_key, self.start_size
         )
         self.received = 0
+        self.failed = False
         self.checksum: Checksum | None = None
         self.hasher: Any = None
         self.last_renewal = service.clock()
@@ -320,8 +322,17 @@ class TusAppend:
         )
         return None
 
+    def _fail(self) -> None:
+        """The finished file cannot be kept (quota, storage): the upload ends, and its data
+        goes."""
+        self.failed = True
+        self.service.store.delete_staging(self.upload.blob_key)
+        self.service._release(self.upload.id, state="failed", expires_at=self.service.clock())
+
     def rollback(self) -> None:
         """Nothing of this request is kept: the staged blob goes back to where it was."""
+        if self.failed:
+            return
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -348,13 +359,20 @@ class TusAppend:
             file_count=1,
             file_names=[name],
         )
+        try:
+            # Checked again now that the file is in: other uploads may have filled the quota.
+            if service.check_quota is not None:
+                service.check_quota(upload.owner_id, upload.length)
+        except BaseException:
+            self._fail()
+            raise
         service.store.commit_staging(upload.blob_key)
         actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
         try:
             created = service.files.register_upload(blob, options, actor)
         except BaseException:
             service.store.delete(upload.blob_key)
-            service._release(upload.id, state="failed", expires_at=service.clock())
+            self._fail()
             raise
         now = service.clock()
         service._release(
@@ -364,7 +382,7 @@ class TusAppend:
             state="complete",
             file_id=created.file.id,
             updated_at=now,
-            expires_at=now + RESULT_KEPT,
+            expires_at=now + service.expiry,
             result=service.keys.wrap(json.dumps({"manage_token": created.manage_token}).encode()),
         )
         return created

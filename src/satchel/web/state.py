@@ -22,6 +22,7 @@ from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
 from satchel.crypto.keys import KeyRing, load_or_create_keyfile
 from satchel.db.engine import Database
+from satchel.errors import InsufficientStorage
 from satchel.jobs.maintenance import maintenance_jobs
 from satchel.jobs.runner import JobRunner
 from satchel.storage import open_store
@@ -84,6 +85,17 @@ def master_keys(settings: Settings) -> KeyRing:
     return KeyRing(keys)
 
 
+def _check_quota(
+    accounts: AccountService, drive: DriveService, owner_id: int | None, size: int
+) -> None:
+    if owner_id is None:
+        return
+    user = accounts.get_by_id(owner_id)
+    quota = accounts.package_of(user).max_storage_bytes
+    if quota and drive.used_bytes(owner_id) + size > quota:
+        raise InsufficientStorage(f"Storage quota exceeded (quota {quota} bytes)")
+
+
 def build_state(settings: Settings) -> AppState:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -96,6 +108,7 @@ def build_state(settings: Settings) -> AppState:
     v2auth = V2AuthService(db)
     imports = UrlImportService(drive, accounts)
     tus = TusService(files, timedelta(seconds=settings.tus_expiry))
+    tus.check_quota = lambda owner_id, size: _check_quota(accounts, drive, owner_id, size)
     interval = timedelta(seconds=settings.job_interval)
     return AppState(
         settings=settings,

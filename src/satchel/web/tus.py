@@ -7,6 +7,8 @@ docs/tus.md describes it; ``GET /tus/{id}/result`` gives the finished upload's l
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from typing import Any
 
@@ -25,11 +27,13 @@ from satchel.core.tus import (
     upload_fields,
 )
 from satchel.db.models import StoredFile, TusUpload
-from satchel.errors import BadRequest, PreconditionFailed, TooLarge
+from satchel.errors import BadRequest, PreconditionFailed, SatchelError, TooLarge
+from satchel.web.errors import error_response
 from satchel.web.public.uploads import check_quota, check_space, max_upload, upload_slot
 from satchel.web.public.views import upload_result
 from satchel.web.state import AppState
 
+Handler = Callable[[Request], Awaitable[Response]]
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,expiration,checksum,termination"
 OCTETS = "application/offset+octet-stream"
@@ -225,15 +229,32 @@ async def result(request: Request) -> Response:
     return JSONResponse(upload_result(state, record, stored["manage_token"], 1))
 
 
+def _tus_errors(handler: Handler) -> Handler:
+    """Errors carry Tus-Resumable as every tus answer must (and a 412 the version spoken)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except SatchelError as exc:
+            response = error_response(request, exc)
+            response.headers.update(_base_headers())
+            if isinstance(exc, PreconditionFailed):
+                response.headers["Tus-Version"] = VERSION
+            return response
+
+    return wrapped
+
+
 def routes() -> list[Route]:
     return [
-        Route("/tus/", options, methods=["OPTIONS"]),
-        Route("/tus/", create, methods=["POST"]),
-        Route("/tus", options, methods=["OPTIONS"]),
-        Route("/tus", create, methods=["POST"]),
-        Route("/tus/{upload_id}", options, methods=["OPTIONS"]),
-        Route("/tus/{upload_id}", head, methods=["HEAD"]),
-        Route("/tus/{upload_id}", patch, methods=["PATCH"]),
-        Route("/tus/{upload_id}", terminate, methods=["DELETE"]),
-        Route("/tus/{upload_id}/result", result, methods=["GET"]),
+        Route("/tus/", _tus_errors(options), methods=["OPTIONS"]),
+        Route("/tus/", _tus_errors(create), methods=["POST"]),
+        Route("/tus", _tus_errors(options), methods=["OPTIONS"]),
+        Route("/tus", _tus_errors(create), methods=["POST"]),
+        Route("/tus/{upload_id}", _tus_errors(options), methods=["OPTIONS"]),
+        Route("/tus/{upload_id}", _tus_errors(head), methods=["HEAD"]),
+        Route("/tus/{upload_id}", _tus_errors(patch), methods=["PATCH"]),
+        Route("/tus/{upload_id}", _tus_errors(terminate), methods=["DELETE"]),
+        Route("/tus/{upload_id}/result", _tus_errors(result), methods=["GET"]),
     ]
