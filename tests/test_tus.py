@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from httpx import Response
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from tests.conftest import LiveServer
 from tests.helpers import bearer, make_folder, path_of, user_key
@@ -531,6 +532,15 @@ def test_metadata_options_are_honoured(client: TestClient) -> None:
         password="hunter2",
         short_url="true",
     )
+    # The password is kept only hashed: not in the row, not in what HEAD echoes.
+    echoed = client.head(path, headers={"Tus-Resumable": "1.0.0"}).headers["upload-metadata"]
+    assert "password" not in echoed
+    assert "filename" in echoed
+    state: AppState = client.app.state.satchel  # type: ignore[attr-defined]
+    with state.db.read() as session:
+        stored = session.scalars(select(TusUpload)).one()
+    assert "hunter2" not in repr(stored.options)
+    assert base64.b64encode(b"hunter2").decode() not in stored.metadata_header
     last = patch(client, path, 0, data)
     assert last.status_code == 204
     result = result_of(client, path).json()

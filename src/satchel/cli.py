@@ -1,4 +1,4 @@
-"""``satchel serve | admin …``."""
+"""``satchel serve | admin …``, and the client commands of ``satchel.client.cli``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from satchel.client import cli as client_cli
 from satchel.config import SETTINGS, Settings, load_settings, parse_duration
 from satchel.core.accounts import AccountService, NewUser
 from satchel.errors import ConfigError, SatchelError
@@ -21,7 +22,11 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if hasattr(args, "client_command"):  # the client needs no server settings
+        return client_cli.run(args, unknown)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
@@ -67,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_user_commands(admin)
     _add_invite_command(admin)
+    client_cli.add_client_commands(commands)
     return parser
 
 

@@ -397,6 +397,18 @@ class FileService:
         assert fresh is not None
         return fresh
 
+    def set_password_hash(self, created: CreatedUpload, password_hash: str) -> CreatedUpload:
+        """For a password hashed before the file arrived (a tus upload's option)."""
+        with self.db.write() as session:
+            session.execute(
+                update(StoredFile)
+                .where(StoredFile.id == created.file.id)
+                .values(password_hash=password_hash)
+            )
+            fresh = session.get(StoredFile, created.file.id)
+        assert fresh is not None
+        return CreatedUpload(fresh, created.manage_token)
+
     def delete_files(self, file_ids: list[int]) -> int:
         """Rows first, then blobs: a crash in between leaves orphan blobs, which the sweep
         removes, never a row whose body is gone."""

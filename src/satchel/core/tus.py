@@ -29,11 +29,13 @@ from satchel.core.ids import new_blob_key
 from satchel.core.ingest import IngestedBlob
 from satchel.core.names import safe_content_type, safe_filename
 from satchel.core.options import UploadOptions
+from satchel.core.passwords import hash_password
 from satchel.crypto.atrest import ChunkSealer, new_data_key
 from satchel.db.models import TusUpload, utcnow
 from satchel.errors import BadRequest, Conflict, Forbidden, NotFound, SatchelError
 from satchel.storage.base import StagingWriter
 
+PASSWORD_HASH = "_password_hash"  # noqa: S105 - a field name
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 LEASE = timedelta(minutes=2)
 
@@ -82,6 +84,11 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return fields
 
 
+def _without(metadata_header: str, key: str) -> str:
+    pairs = [p.strip() for p in metadata_header.split(",") if p.strip()]
+    return ",".join(p for p in pairs if p.partition(" ")[0] != key)
+
+
 def upload_fields(metadata: dict[str, str]) -> dict[str, str]:
     """tus clients name the file ``filename``/``filetype``; Satchel's options keep their
     /upload names."""
@@ -109,6 +116,13 @@ class TusService:
     def create(
         self, length: int, metadata_header: str, fields: dict[str, str], actor: Actor
     ) -> TusUpload:
+        """A password among the options is kept only as its hash: it leaves the stored fields
+        and the metadata that HEAD echoes."""
+        fields = dict(fields)
+        password = fields.pop("password", "")
+        if password:
+            fields[PASSWORD_HASH] = hash_password(password)
+            metadata_header = _without(metadata_header, "password")
         data_key = new_data_key()
         now = self.clock()
         upload = TusUpload(
@@ -370,6 +384,8 @@ class TusAppend:
         actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
         try:
             created = service.files.register_upload(blob, options, actor)
+            if upload.options.get(PASSWORD_HASH):
+                created = service.files.set_password_hash(created, upload.options[PASSWORD_HASH])
         except BaseException:
             service.store.delete(upload.blob_key)
             self._fail()
