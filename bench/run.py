@@ -36,7 +36,7 @@ LOGS = WORK / "logs"
 TOOLS = {"curl": "curl", "ab": "apache2-utils", "wrk": "wrk"}
 VERSION_FLAGS = {"curl": "--version", "ab": "-V", "wrk": "-v"}
 SERVERS: dict[str, type[Server]] = {"satchel": Satchel, "copyparty": Copyparty}
-# --huge only: the default limit of a guest upload (1 GiB) would refuse the 5 GiB file.
+# The default limit of a guest upload (1 GiB) would refuse the 2 GiB tus and 5 GiB files.
 HUGE_SETTINGS = {"SATCHEL_GUEST_MAX_UPLOAD_SIZE": "6GiB"}
 
 
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="run-", dir=WORK) as tmp:
         kinds = [SERVERS[name] for name in names]
-        extra = {"satchel": HUGE_SETTINGS} if "huge" in files else {}
+        extra = {"satchel": HUGE_SETTINGS} if "huge" in files or "tus2g" in files else {}
         with servers_up(kinds, Path(tmp), LOGS, record["servers"], extra) as servers:
             runs = run_all(servers, plan(files, Path(tmp)), args.repeat)
     satchel, copyparty = summarize(runs.get("satchel", {})), summarize(runs.get("copyparty", {}))

@@ -165,8 +165,11 @@ def test_storage_quota_gives_507_and_leaves_nothing(small_package: TestClient) -
     assert small_package.post("/upload", files={"files": ("g.txt", b"g" * 5000)}).status_code == 200
 
 
-def test_concurrent_upload_slots(client: TestClient) -> None:
-    state: AppState = client.app.state.satchel  # type: ignore[attr-defined]
+def test_concurrent_upload_slots(settings: Settings) -> None:
+    capped = load_settings(
+        environ={}, overrides={**settings.values, "packages": {"guest": {"concurrent_uploads": 3}}}
+    )
+    state = create_app(capped, migrate=False, run_jobs=False).state.satchel
     guest = Actor(ip="192.0.2.1")
     limit = state.package_of(guest).concurrent_uploads
     assert limit == 3

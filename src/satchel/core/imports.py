@@ -16,7 +16,6 @@ from satchel.core.drive import DriveService
 from satchel.core.files import Actor
 from satchel.core.names import safe_content_type, safe_filename
 from satchel.core.options import UploadOptions
-from satchel.core.urlfetch import FetchLimits, UrlRefused, open_url
 from satchel.db.models import UrlImport, User, utcnow
 from satchel.errors import BadRequest, NotFound, SatchelError
 
@@ -110,6 +109,10 @@ class UrlImportService:
         return bool(getattr(result, "rowcount", 0))
 
     def _run(self, item_id: int) -> None:
+        # Imported here: the fetcher's HTTP client is memory every worker would carry
+        # whether or not it ever imports a URL.
+        from satchel.core.urlfetch import UrlRefused
+
         with self.db.read() as session:
             item = session.get(UrlImport, item_id)
             user = session.get(User, item.user_id) if item else None
@@ -128,6 +131,8 @@ class UrlImportService:
             self._finish(item_id, "complete", file_id=file_id, total_size=size, downloaded=size)
 
     def _fetch_into_drive(self, item: UrlImport, user: User) -> tuple[int, int]:
+        from satchel.core.urlfetch import FetchLimits, open_url
+
         settings = self.files.settings
         package = self.accounts.package_of(user)
         cap = int(settings.user_max_upload_size)

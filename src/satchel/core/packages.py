@@ -31,7 +31,8 @@ class Package:
 
 DEFAULT_PACKAGES: dict[str, Package] = {
     # Guests: max_upload_size always follows SATCHEL_GUEST_MAX_UPLOAD_SIZE.
-    "guest": Package("guest", 0, "Guest", "non-user", 1 * GIB, concurrent_uploads=3),
+    # Guests are held back by the per-address rate limits; concurrent_uploads can cap them too.
+    "guest": Package("guest", 0, "Guest", "non-user", 1 * GIB),
     "free": Package(
         "free", 1, "Free Account", "free user", 5 * GIB,
         max_storage_bytes=50 * GIB, concurrent_uploads=10, max_remote_download_urls=5,

@@ -257,14 +257,20 @@ class TusAppend:
         chunk = self.sealer.chunk_size
         self.start_offset = upload.offset
         self.index = upload.offset // chunk
-        self.pending = bytearray(_open_tail(self.data_key, upload.id, upload.tail))
-        if len(self.pending) != upload.offset % chunk:
+        tail = _open_tail(self.data_key, upload.id, upload.tail)
+        if len(tail) != upload.offset % chunk:
             raise RuntimeError(f"upload {upload.id}: tail and offset disagree")
+        # One chunk's room, filled and sealed over and over (no allocation per chunk).
+        self.held = bytearray(chunk)
+        self.held[: len(tail)] = tail
+        self.filled = len(tail)
+        self.out = bytearray()
         self.start_size = self.sealer.sealed_offset(self.index)
         self.writer: StagingWriter | None = service.store.open_staging(
             upload.blob_key, self.start_size
         )
         self.received = 0
+        self.pieces = 0
         self.failed = False
         self.checksum: Checksum | None = None
         self.hasher: Any = None
@@ -291,23 +297,34 @@ class TusAppend:
             self.hasher.update(data)
         self.received += len(data)
         size = self.sealer.chunk_size
-        view = memoryview(data)
+        last = self.sealer.last_index
+        view = memoryview(data).cast("B")
         while view:
-            take = min(size - len(self.pending), len(view))
-            self.pending += view[:take]
+            if self.filled == 0 and len(view) >= size and self.index < last:
+                self._write_chunk(view[:size])  # sealed straight from the request's buffer
+                view = view[size:]
+                continue
+            take = min(size - self.filled, len(view))
+            self.held[self.filled : self.filled + take] = view[:take]
+            self.filled += take
             view = view[take:]
-            if len(self.pending) == size and self.index < self.sealer.last_index:
-                self._write_chunk()
-        now = self.service.clock()
-        if now - self.last_renewal > LEASE / 4:
-            self.service._renew(self.upload.id)
-            self.last_renewal = now
+            if self.filled == size and self.index < last:
+                with memoryview(self.held) as held:
+                    self._write_chunk(held)
+                self.filled = 0
+        self.pieces += 1
+        if self.pieces % 256 == 0:
+            now = self.service.clock()
+            if now - self.last_renewal > LEASE / 4:
+                self.service._renew(self.upload.id)
+                self.last_renewal = now
 
-    def _write_chunk(self) -> None:
+    def _write_chunk(self, chunk: memoryview) -> None:
         assert self.writer is not None
-        self.writer.write(self.sealer.seal(self.index, self.pending))
+        sealed = self.sealer.seal_into(self.index, chunk, self.out)
+        self.writer.write(sealed)
+        sealed.release()
         self.index += 1
-        self.pending.clear()
 
     def finish(self, complete_body: bool) -> CreatedUpload | None:
         """Keeps what arrived: all of it after a checked body; after a cut connection, what
@@ -326,7 +343,7 @@ class TusAppend:
         self.writer.sync()
         self.writer.close()
         self.writer = None
-        tail = _seal_tail(self.data_key, self.upload.id, bytes(self.pending))
+        tail = _seal_tail(self.data_key, self.upload.id, bytes(self.held[: self.filled]))
         self.service._release(
             self.upload.id,
             offset=offset,
@@ -356,7 +373,8 @@ class TusAppend:
 
     def _complete(self) -> CreatedUpload:
         assert self.writer is not None
-        self.writer.write(self.sealer.seal(self.index, self.pending))
+        with memoryview(self.held) as held:
+            self.writer.write(self.sealer.seal(self.index, held[: self.filled]))
         self.writer.close()
         self.writer = None
         service = self.service

@@ -177,6 +177,26 @@ class ChunkSealer:
         """Where chunk ``index`` starts in the blob."""
         return HEADER_SIZE + index * (self.chunk_size + TAG_SIZE)
 
+    def seal_into(self, index: int, chunk: memoryview, out: bytearray) -> memoryview:
+        """Like ``seal``, into ``out`` (grown as needed and reused); the sealed bytes' view."""
+        self._check(index, len(chunk))
+        needed = len(chunk) + TAG_SIZE
+        if len(out) < needed:
+            out.extend(bytes(needed - len(out)))
+        sealed = memoryview(out)[:needed]
+        nonce = _nonce(self._prefix, index, index == self.last_index)
+        self._aead.encrypt_into(nonce, chunk, self.header, sealed)
+        return sealed
+
+    def _check(self, index: int, length: int) -> None:
+        expected = (
+            self.chunk_size
+            if index < self.last_index
+            else self.plaintext_size - index * self.chunk_size
+        )
+        if index > self.last_index or length != expected:
+            raise ValueError(f"chunk {index} must hold {expected} bytes")
+
     def seal(self, index: int, chunk: bytes | bytearray | memoryview) -> bytes:
         expected = (
             self.chunk_size

@@ -131,6 +131,7 @@ class LocalStagingWriter:
             if size < current:
                 os.ftruncate(self._fd, size)
             os.lseek(self._fd, size, os.SEEK_SET)
+            self._written = self._flushed = size
         except BaseException:
             self.close()
             raise
@@ -139,8 +140,15 @@ class LocalStagingWriter:
         if self._fd is None:
             raise ValueError("write to a closed staging writer")
         view = memoryview(data).cast("B")
+        self._written += len(view)
         while view:
             view = view[os.write(self._fd, view) :]
+        if self._written - self._flushed >= WRITEBACK_WINDOW:
+            # As for blobs: hand each window to the disk now rather than all at the sync.
+            os.posix_fadvise(
+                self._fd, self._flushed, self._written - self._flushed, os.POSIX_FADV_DONTNEED
+            )
+            self._flushed = self._written
 
     def sync(self) -> None:
         if self._fd is not None:
