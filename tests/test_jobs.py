@@ -139,3 +139,24 @@ def test_a_running_job_keeps_its_lease(client: TestClient) -> None:
         row = session.get(JobLease, "slow")
         assert row is not None
         assert row.last_result == "slow done"
+
+
+def test_wake_runs_due_jobs_before_the_next_tick(client: TestClient) -> None:
+    state = state_of(client)
+    ran: list[float] = []
+    runner = JobRunner(
+        state.db, [Job("woken", timedelta(seconds=0), lambda: ran.append(time.monotonic()) or "ok")]
+    )
+    runner.start(tick=3600)
+    try:
+        time.sleep(0.2)
+        assert ran == []  # the tick is an hour away
+        woken_at = time.monotonic()
+        runner.wake()
+        deadline = time.monotonic() + 5
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ran, "wake() did not run the due job"
+        assert ran[0] - woken_at < 2
+    finally:
+        runner.stop()

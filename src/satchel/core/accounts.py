@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 # Checked when the user does not exist, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = hash_password("not a real password: only spends the same time")
+_DUMMY_PASSWORD = "not a real password: only spends the same time"  # noqa: S105
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: hashing takes Argon2's memory in every process.
+    return hash_password(_DUMMY_PASSWORD)
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class AccountService:
         """The user when name and password match and the account is enabled, else None."""
         user = self.find(username)
         if user is None:
-            verify_password(_DUMMY_HASH, password)
+            verify_password(_dummy_hash(), password)
             return None
         if not verify_password(user.password_hash, password) or user.is_disabled:
             return None

@@ -80,7 +80,7 @@ def maintenance_jobs(
 ) -> list[Job]:
     return [
         Job("expire_tus", interval, lambda: f"removed {tus.sweep()} expired tus upload(s)"),
-        # Queued URL imports start within a few seconds (the runner's tick).
+        # Queued URL imports start at once: the API wakes the runner when it queues one.
         Job("url_imports", timedelta(seconds=1), lambda: imports.run_pending()),
         Job(
             "sweep_v2_tokens",

@@ -34,6 +34,7 @@ class JobRunner:
         self.clock = clock
         self.owner = secrets.token_hex(8)
         self._stop = threading.Event()
+        self._woken = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_due(self) -> list[str]:
@@ -51,13 +52,22 @@ class JobRunner:
         )
         self._thread.start()
 
+    def wake(self) -> None:
+        """Runs the due jobs now rather than at the next tick (new work was queued)."""
+        self._woken.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._woken.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
     def _loop(self, tick: float) -> None:
-        while not self._stop.wait(tick):
+        while True:
+            self._woken.wait(tick)
+            self._woken.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.run_due()
             except Exception:

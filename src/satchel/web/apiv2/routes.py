@@ -356,6 +356,7 @@ async def url_upload_add(
         item = await asyncio.to_thread(state.imports.add, user, url, folder_id)
     except SatchelError as exc:
         raise V2Error(exc.detail) from None
+    state.jobs.wake()  # this instance starts it now; others find it at their next tick
     return {
         "response": "File download from URL scheduled",
         "data": {"scheduled_item_id": item.id, "url": item.url},
