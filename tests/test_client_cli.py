@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -286,3 +288,51 @@ def test_config_file(run: Run, tmp_path: Path, live_server: LiveServer) -> None:
     bad = run("upload", "c.txt", env={"SATCHEL_URL": ""})
     assert bad.returncode == 1
     assert "unknown key" in bad.stderr
+
+
+def test_output_into_a_pipe_or_through_a_symlink_is_written_not_replaced(
+    run: Run, tmp_path: Path
+) -> None:
+    data = os.urandom(50_000)
+    (tmp_path / "data.bin").write_bytes(data)
+    [result] = upload(run, "data.bin")
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"old")
+    (tmp_path / "link.bin").symlink_to(real)
+    assert run("download", result["download_url"], "-o", "link.bin").returncode == 0
+    assert (tmp_path / "link.bin").is_symlink()
+    assert real.read_bytes() == data
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    done = run("download", result["download_url"], "-o", "pipe")
+    reader.join(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert received == [data]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a pipe
+
+
+def test_local_mistakes_exit_1_without_a_traceback(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_bytes(b"a")
+    [result] = upload(run, "a.txt")
+    into_a_file = run("download", result["download_url"], "-o", "a.txt/inside.txt")
+    assert into_a_file.returncode == 1
+    assert "Traceback" not in into_a_file.stderr
+    not_a_link = run("download", "not a url")
+    assert not_a_link.returncode == 1
+    assert "not a link" in not_a_link.stderr
+    both = run("upload", "a.txt", "--e2e", "--password", "pw")
+    assert both.returncode == 1
+    assert "--e2e-password" in both.stderr
+
+
+def test_an_e2e_link_without_its_key_fails_before_downloading(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "secret.bin").write_bytes(os.urandom(2_000_000))
+    [result] = upload(run, "secret.bin", "--e2e")
+    keyless = result["link"].split("#", 1)[0]
+    failed = run("download", keyless, "-o", "out.bin")
+    assert failed.returncode == 4
+    assert "#k=" in failed.stderr
+    assert not list(tmp_path.glob("out.bin*"))  # nothing fetched, no .part left

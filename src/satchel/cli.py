@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not hasattr(args, "handler"):
         parser.print_help()
-        return 2
+        return 1
     if args.config:
         os.environ["SATCHEL_CONFIG"] = args.config
     try:

@@ -140,6 +140,11 @@ class SatchelClient:
                 raise UsageError("uploading into the drive needs an API key")
             fields.update({"is_temp": "false", "folder_id": str(to_drive_folder)})
         encrypted = e2e or e2e_password is not None
+        if encrypted and password:
+            raise UsageError(
+                "an end-to-end encrypted upload takes no server password: "
+                "use --e2e-password to encrypt with a password instead"
+            )
         if encrypted:
             return [self._upload_e2e(p, fields, e2e_password, resumable, progress) for p in files]
         if len(files) > 1 and not separate:

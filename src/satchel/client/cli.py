@@ -78,8 +78,15 @@ def run(args: argparse.Namespace, unknown: list[str]) -> int:
     except ClientError as exc:
         _report(args, exc.message, exc.exit_code)
         return exc.exit_code
+    except OSError as exc:
+        # A local file problem: an output path in a file, no room, no permission.
+        where = f": {exc.filename}" if exc.filename else ""
+        _report(args, f"{exc.strerror or exc}{where}", EXIT_USAGE)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        _report(args, "interrupted: run the same command again to resume", EXIT_INTERRUPTED)
+        resumable = not getattr(args, "no_resume", False)
+        message = "interrupted" + (": run the same command again to resume" if resumable else "")
+        _report(args, message, EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     finally:
         if context is not None:
@@ -119,6 +126,7 @@ def upload(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def download(ctx: Context, args: argparse.Namespace) -> int:
+    ask = ask_password()
     with ctx.bars() as bars:
         result = ctx.client(need_url=False).download(
             args.link,
@@ -127,7 +135,7 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
             e2e_password=args.e2e_password,
             resume=not args.no_resume,
             progress=bars,
-            ask_password=ask_password(),
+            ask_password=(lambda text: bars.prompt(ask, text)) if ask else None,
         )
     _print_download(ctx, result.path, result.name, result.size, result.e2e)
     return EXIT_OK

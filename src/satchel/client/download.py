@@ -7,6 +7,8 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +24,10 @@ from satchel.client.errors import (
     PasswordNeeded,
     ServerFailed,
     ServerRefused,
+    UsageError,
     network_error,
     raise_for_status,
+    strip_secret,
 )
 from satchel.client.state import ResumeState
 
@@ -57,15 +61,35 @@ class Target:
     file gets the name the server (or the decrypted metadata) gives it."""
 
     def __init__(self, url: str, dest: Path | None) -> None:
-        if dest is not None and not dest.is_dir():
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        if dest is not None and dest.is_symlink():
+            dest = dest.resolve()  # the file it points to is the one written
+        # A device or a pipe (-o /dev/null) is written into, never replaced by a rename.
+        self.special = (
+            dest is not None and dest.exists() and not dest.is_dir() and not dest.is_file()
+        )
+        if self.special:
+            assert dest is not None
             self.fixed: Path | None = dest
+            self.directory = Path(tempfile.gettempdir())
+            self.part = self.directory / f"satchel-{digest}-{os.getpid()}.part"
+        elif dest is not None and not dest.is_dir():
+            self.fixed = dest
             self.directory = dest.parent
             self.part = dest.with_name(dest.name + ".part")
         else:
             self.fixed = None
             self.directory = dest or Path.cwd()
-            digest = hashlib.sha256(url.encode()).hexdigest()[:16]
             self.part = self.directory / f".satchel-{digest}.part"
+
+    def place(self, source: Path, final: Path) -> None:
+        """``source`` becomes ``final``: renamed, or copied into a device or pipe."""
+        if self.special:
+            with source.open("rb") as reader, final.open("wb") as writer:
+                shutil.copyfileobj(reader, writer, WRITE_SIZE)
+            source.unlink()
+        else:
+            os.replace(source, final)
 
     def final(self, name: str) -> Path:
         if self.fixed is not None:
@@ -122,6 +146,7 @@ class Downloader:
         self.state = state
         self.headers = headers  # extra headers for a URL (the API key, for our own server)
         self.sleep: Callable[[float], None] = time.sleep
+        self.need_secret = False
 
     def download(
         self,
@@ -138,7 +163,13 @@ class Downloader:
             fetch_url, key = e2e.parse_link(url)  # the key stays here, whatever happens next
         except e2e.E2EError as exc:
             raise IntegrityFailed(f"bad link: {exc}") from None
+        if not fetch_url.lower().startswith(("http://", "https://")):
+            raise UsageError(f"not a link: {strip_secret(fetch_url)!r} (http:// or https://)")
         target = Target(fetch_url, dest)
+        resume = resume and not target.special
+        # Without a key, a password or someone to ask, an E2E file cannot be decrypted:
+        # say so before fetching it rather than after.
+        self.need_secret = key is None and not (e2e_password or password) and ask_password is None
         fetched, server_password = self._to_part(
             fetch_url, target, password, resume, progress, ask_password
         )
@@ -147,8 +178,9 @@ class Downloader:
             result = _decrypt_part(target, secret, progress)
         else:
             final = target.final(fetched.name)
-            os.replace(target.part, final)
-            result = DownloadResult(final, final.name, final.stat().st_size, False)
+            size = target.part.stat().st_size
+            target.place(target.part, final)
+            result = DownloadResult(final, final.name, size, False)
         self.state.drop(str(target.part.resolve()))
         return result
 
@@ -241,6 +273,11 @@ class Downloader:
             _total(response),
             response.headers.get("x-e2e-format") == E2E_FORMAT,
         )
+        if fetched.e2e and self.need_secret:
+            raise IntegrityFailed(
+                "this file is end-to-end encrypted: use its link with #k=… "
+                "or give --e2e-password (nothing was downloaded)"
+            )
         self._remember(key, url, response, fetched)
         done = have if appending else 0
         target.part.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +315,11 @@ def _decrypt_part(target: Target, secret: _Secret, progress: Progress | None) ->
         except e2e.E2EError as exc:
             raise IntegrityFailed(f"cannot decrypt: {exc}") from None
         final = target.final(metadata.name)
-        temp = final.with_name(f".{final.name}.satchel-tmp")
+        temp = (
+            target.part.with_suffix(".plain")  # a device's folder is no place for it
+            if target.special
+            else final.with_name(f".{final.name}.satchel-tmp")
+        )
         try:
             _write_plain(decryptor.chunks(), temp, metadata, progress)
         except e2e.E2EError as exc:
@@ -289,7 +330,7 @@ def _decrypt_part(target: Target, secret: _Secret, progress: Progress | None) ->
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-    os.replace(temp, final)
+    target.place(temp, final)
     target.part.unlink()
     return DownloadResult(final, metadata.name, metadata.size, True)
 

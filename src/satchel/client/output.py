@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -108,11 +109,10 @@ class Bars:
                 transient=False,
             )
         self.tasks: dict[str, TaskID] = {}
+        self.started = False
 
     def __enter__(self) -> Self:
-        if self.progress:
-            self.progress.start()
-        return self
+        return self  # the display starts with the first bar: small transfers show none
 
     def __exit__(
         self,
@@ -120,12 +120,29 @@ class Bars:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self.progress:
+        if self.progress and self.started:
             self.progress.stop()
+            self.started = False
+
+    def prompt(self, ask: Callable[[str], str | None], text: str) -> str | None:
+        """Asks on the terminal with the bars stopped (they would redraw over the prompt)."""
+        running = self.started
+        if self.progress and running:
+            self.progress.stop()
+            self.started = False
+        try:
+            return ask(text)
+        finally:
+            if self.progress and running:
+                self.progress.start()
+                self.started = True
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
         if self.progress is None or (total is not None and total < BAR_THRESHOLD):
             return
+        if not self.started:
+            self.progress.start()
+            self.started = True
         task = self.tasks.get(name)
         if task is None:
             task = self.tasks[name] = self.progress.add_task(name, total=total)
