@@ -22,7 +22,7 @@ from satchel.core.files import Actor, FileService
 from satchel.core.ids import hash_token, new_short_code
 from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.db.models import Folder, StoredFile
-from satchel.errors import BadRequest, Conflict, Forbidden, NotFound
+from satchel.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
 
 SHARE_CODE_LENGTH = 12
 DEFAULT_LIMIT = 100
@@ -135,10 +135,7 @@ class DriveService:
         if folder_id is None:
             return None
         with self.db.read() as session:
-            found = session.get(Folder, folder_id)
-        if found is None or found.owner_id != owner_id or found.trashed_at is not None:
-            raise NotFound(FOLDER_NOT_FOUND)
-        return found
+            return self._live_folder(session, owner_id, folder_id)
 
     def file(self, owner_id: int, file_id: int) -> StoredFile:
         """A live drive file of this owner, else 404."""
@@ -163,6 +160,11 @@ class DriveService:
                 )
             )
         return int(total or 0)
+
+    def check_quota(self, owner_id: int | None, quota: int, incoming: int) -> None:
+        """507 when ``incoming`` more bytes would take the owner past ``quota`` (0 = none)."""
+        if owner_id is not None and quota and self.used_bytes(owner_id) + incoming > quota:
+            raise InsufficientStorage(f"Storage quota exceeded (quota {quota} bytes)")
 
     # -- folders ------------------------------------------------------------------------
 
@@ -199,12 +201,11 @@ class DriveService:
             depth += 1
         return depth
 
-    def _live_folder(self, session: Session, owner_id: int, folder_id: int | None) -> None:
-        if folder_id is None:
-            return
-        found = session.get(Folder, folder_id)
-        if found is None or found.owner_id != owner_id or found.trashed_at is not None:
+    def _live_folder(self, session: Session, owner_id: int, folder_id: int | None) -> Folder | None:
+        found = _live(session, owner_id, folder_id)
+        if found is None and folder_id is not None:
             raise NotFound(FOLDER_NOT_FOUND)
+        return found
 
     def drive_name(self, owner_id: int, folder_id: int | None, name: str) -> str:
         """``name``, or ``name (2)``… when the folder already holds a file called that."""
@@ -666,13 +667,18 @@ def _unique_name(
     return make_unique(name, taken)
 
 
-def _live_or_root(session: Session, owner_id: int, folder_id: int | None) -> int | None:
+def _live(session: Session, owner_id: int, folder_id: int | None) -> Folder | None:
+    """The owner's folder when it exists and is not in the trash, else None."""
     if folder_id is None:
         return None
     found = session.get(Folder, folder_id)
     if found is None or found.owner_id != owner_id or found.trashed_at is not None:
         return None
-    return folder_id
+    return found
+
+
+def _live_or_root(session: Session, owner_id: int, folder_id: int | None) -> int | None:
+    return folder_id if _live(session, owner_id, folder_id) is not None else None
 
 
 def _same_batch(session: Session, folder_ids: list[int], batch: int) -> list[int]:

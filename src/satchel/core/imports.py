@@ -135,10 +135,8 @@ class UrlImportService:
 
         settings = self.files.settings
         package = self.accounts.package_of(user)
-        cap = int(settings.user_max_upload_size)
-        limit = min(package.max_upload_size, cap) if package.max_upload_size else cap
         limits = FetchLimits(
-            max_bytes=limit,
+            max_bytes=package.upload_limit(int(settings.user_max_upload_size)),
             timeout=float(settings.url_import_timeout),
             max_redirects=5,
             allowed_hosts=frozenset(h.lower() for h in settings.url_import_allowed_hosts),
@@ -147,7 +145,7 @@ class UrlImportService:
         with open_url(item.url, limits, progress) as fetched:
             if fetched.size is not None:
                 self._set(item.id, total_size=fetched.size)
-                self._check_quota(user, package.max_storage_bytes, fetched.size)
+                self.drive.check_quota(user.id, package.max_storage_bytes, fetched.size)
             blob = store_stream(
                 self.files.store,
                 fetched.chunks,
@@ -155,7 +153,7 @@ class UrlImportService:
                 safe_content_type(fetched.content_type),
             )
         try:
-            self._check_quota(user, package.max_storage_bytes, blob.size)
+            self.drive.check_quota(user.id, package.max_storage_bytes, blob.size)
             self.drive.folder(user.id, item.folder_id)
             options = UploadOptions(
                 is_temp=False, folder_id=item.folder_id, public=True, short_url=True
@@ -165,10 +163,6 @@ class UrlImportService:
             self.files.store.delete(blob.blob_key)
             raise
         return created.file.id, blob.size
-
-    def _check_quota(self, user: User, quota: int, incoming: int) -> None:
-        if quota and self.drive.used_bytes(user.id) + incoming > quota:
-            raise BadRequest(f"Storage quota exceeded (quota {quota} bytes)")
 
     def _finish(self, item_id: int, status: str, **values: object) -> None:
         self._set(item_id, status=status, finished_at=self.clock(), **values)

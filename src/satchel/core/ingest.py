@@ -139,7 +139,7 @@ class UploadIngest:
             if chunk:
                 self.feed(chunk)
 
-    def finish(self) -> IngestedBlob:
+    def _end_of_body(self) -> None:
         if self.received == 0:
             raise BadRequest("No files")
         self.feed(b"")
@@ -147,6 +147,9 @@ class UploadIngest:
             raise BadRequest("Malformed multipart body: incomplete")
         if not self._names:
             raise BadRequest("No files")
+
+    def finish(self) -> IngestedBlob:
+        self._end_of_body()
         try:
             return self._commit()
         except OSError as exc:
@@ -154,13 +157,7 @@ class UploadIngest:
 
     def finish_separate(self) -> list[IngestedBlob]:
         """The files of a ``separate`` upload, one blob each, in the order they came."""
-        if self.received == 0:
-            raise BadRequest("No files")
-        self.feed(b"")
-        if not self.parser.closed:
-            raise BadRequest("Malformed multipart body: incomplete")
-        if not self._names:
-            raise BadRequest("No files")
+        self._end_of_body()
         return [
             IngestedBlob(
                 blob_key=sink.key,

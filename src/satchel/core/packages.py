@@ -28,6 +28,10 @@ class Package:
     days_to_keep_inactive_files: int = 0
     can_upload: bool = True
 
+    def upload_limit(self, cap: int) -> int:
+        """Largest upload: the package's limit (0 = none), never above the server's ``cap``."""
+        return min(self.max_upload_size, cap) if self.max_upload_size else cap
+
 
 DEFAULT_PACKAGES: dict[str, Package] = {
     # Guests: max_upload_size always follows SATCHEL_GUEST_MAX_UPLOAD_SIZE.

@@ -22,7 +22,6 @@ from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
 from satchel.crypto.keys import KeyRing, load_or_create_keyfile
 from satchel.db.engine import Database
-from satchel.errors import InsufficientStorage
 from satchel.jobs.maintenance import maintenance_jobs
 from satchel.jobs.runner import JobRunner
 from satchel.storage import open_store
@@ -88,12 +87,9 @@ def master_keys(settings: Settings) -> KeyRing:
 def _check_quota(
     accounts: AccountService, drive: DriveService, owner_id: int | None, size: int
 ) -> None:
-    if owner_id is None:
-        return
-    user = accounts.get_by_id(owner_id)
-    quota = accounts.package_of(user).max_storage_bytes
-    if quota and drive.used_bytes(owner_id) + size > quota:
-        raise InsufficientStorage(f"Storage quota exceeded (quota {quota} bytes)")
+    if owner_id is not None:
+        quota = accounts.package_of(accounts.get_by_id(owner_id)).max_storage_bytes
+        drive.check_quota(owner_id, quota, size)
 
 
 def build_state(settings: Settings) -> AppState:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -29,7 +29,13 @@ from satchel.core.tus import (
 from satchel.db.models import StoredFile, TusUpload
 from satchel.errors import BadRequest, PreconditionFailed, SatchelError, TooLarge
 from satchel.web.errors import error_response
-from satchel.web.public.uploads import check_quota, check_space, max_upload, upload_slot
+from satchel.web.public.uploads import (
+    check_quota,
+    check_space,
+    feed_body,
+    max_upload,
+    upload_slot,
+)
 from satchel.web.public.views import upload_result
 from satchel.web.state import AppState
 
@@ -37,7 +43,6 @@ Handler = Callable[[Request], Awaitable[Response]]
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,expiration,checksum,termination"
 OCTETS = "application/offset+octet-stream"
-BATCH_BYTES = 1 << 20
 MAX_METADATA = 8192
 
 
@@ -171,29 +176,11 @@ async def _append(
 
 
 async def _stream(request: Request, append: TusAppend) -> bool:
-    """Feeds the body to the worker while the next batch arrives; False when the client went
-    away before the end (what came is kept, unless a checksum was promised)."""
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
-    batch: list[bytes] = []
-    size = 0
-    complete = True
-    try:
-        async for chunk in request.stream():
-            batch.append(chunk)
-            size += len(chunk)
-            if size >= BATCH_BYTES:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, append.feed_many, batch)
-                batch, size = [], 0
-    except ClientDisconnect:
-        complete = False
-    finally:
-        if pending is not None:
-            await asyncio.shield(pending)
-    await asyncio.to_thread(append.feed_many, batch)
-    return complete
+    """Feeds the whole body; False when the client went away before the end (what came is
+    kept, unless a checksum was promised)."""
+    last_batch, whole = await feed_body(request, append.feed_many)
+    await asyncio.to_thread(append.feed_many, last_batch)
+    return whole
 
 
 def _result_headers(state: AppState, created: CreatedUpload) -> dict[str, str]:

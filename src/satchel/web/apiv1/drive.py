@@ -29,8 +29,8 @@ from satchel.web.public.uploads import (
     check_quota,
     check_space,
     checked_length,
+    ingest_body,
     max_upload,
-    stream_into,
     upload_slot,
 )
 from satchel.web.state import AppState
@@ -54,12 +54,9 @@ async def upload(request: Request) -> Response:
         state.files.store, boundary, content_length or -1, max_bytes, check_early, separate=True
     )
     with upload_slot(state, actor):
-        try:
-            last_batch = await stream_into(request, ingest)
-            created = await asyncio.to_thread(_complete, state, ingest, last_batch, actor)
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(ingest.abort))
-            raise
+        created = await ingest_body(
+            request, ingest, lambda last_batch: _complete(state, ingest, last_batch, actor)
+        )
     files = [
         {**file_json(state, c.file), "manage_url": state.url(f"/manage/{c.manage_token}")}
         for c in created

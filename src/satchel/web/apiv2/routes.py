@@ -32,8 +32,8 @@ from satchel.web.public.uploads import (
     check_quota,
     check_space,
     checked_length,
+    ingest_body,
     max_upload,
-    stream_into,
     upload_slot,
 )
 from satchel.web.state import AppState
@@ -46,6 +46,7 @@ BAD_LOGIN = (
     "may be locked from too many failed logins."
 )
 NO_FILE = "Could not find file based on file_id."
+NO_FILE_ID = "Please provide the file_id param."
 NO_FOLDER = "Could not find folder based on folder_id."
 DEST_FOLDER = "Could not find the destination folder id defined by folder_id."
 NO_PARENT = "Could not find the parent folder id defined by parent_id."
@@ -133,6 +134,24 @@ async def _file(state: AppState, user: User, file_id: int) -> StoredFile:
         return await asyncio.to_thread(state.drive.file, user.id, file_id)
     except SatchelError:
         raise V2Error(NO_FILE) from None
+
+
+async def _own_file(state: AppState, user: User, params: dict[str, str]) -> StoredFile:
+    """The live drive file ``file_id`` names, or the reference's messages."""
+    return await _file(state, user, _id_param(params, "file_id", NO_FILE_ID))
+
+
+async def _destination(
+    state: AppState, user: User, params: dict[str, str], name: str
+) -> int | None:
+    """The folder a move or copy goes to: ``name`` must be sent; empty, 0 or "null" is the
+    root."""
+    if name not in params:
+        raise V2Error(f"Please provide the {name} param.")
+    missing = f"Could not find the destination folder id defined by {name}."
+    target = _folder_param(params, name, missing)
+    await _folder(state, user, target, missing)
+    return target
 
 
 async def _folder(state: AppState, user: User, folder_id: int | None, message: str) -> None:
@@ -267,14 +286,11 @@ async def file_upload(request: Request, state: AppState, params: dict[str, str])
         digest=True,
     )
     with upload_slot(state, provisional):
-        try:
-            last_batch = await stream_into(request, ingest)
-            result = await asyncio.to_thread(
-                _finish_upload, state, ingest, last_batch, params, checked, request
-            )
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(ingest.abort))
-            raise
+        result = await ingest_body(
+            request,
+            ingest,
+            lambda last_batch: _finish_upload(state, ingest, last_batch, params, checked, request),
+        )
     return success({"response": "File uploaded", "data": result})
 
 
@@ -326,7 +342,7 @@ async def file_download(
             raise V2Error(NO_FILE) from None
         file_id = found.id
     else:
-        file_id = _id_param(params, "file_id", "Please provide the file_id param.")
+        file_id = _id_param(params, "file_id", NO_FILE_ID)
     record = await _file(state, user, file_id)
     token = await asyncio.to_thread(state.v2auth.download_token, record.id)
     return {
@@ -407,16 +423,13 @@ async def url_upload_status(
 async def file_info(
     request: Request, state: AppState, params: dict[str, str], user: User
 ) -> dict[str, Any]:
-    record = await _file(
-        state, user, _id_param(params, "file_id", "Please provide the file_id param.")
-    )
-    return {"data": await _file_json(state, record)}
+    return {"data": await _file_json(state, await _own_file(state, user, params))}
 
 
 async def file_edit(
     request: Request, state: AppState, params: dict[str, str], user: User
 ) -> dict[str, Any]:
-    file_id = _id_param(params, "file_id", "Please provide the file_id param.")
+    file_id = _id_param(params, "file_id", NO_FILE_ID)
     await _file(state, user, file_id)
     folder_text = params.get("folder_id", "").strip()
     folder_given = bool(folder_text)
@@ -436,7 +449,7 @@ async def file_edit(
 async def file_delete(
     request: Request, state: AppState, params: dict[str, str], user: User
 ) -> dict[str, Any]:
-    file_id = _id_param(params, "file_id", "Please provide the file_id param.")
+    file_id = _id_param(params, "file_id", NO_FILE_ID)
     await _file(state, user, file_id)
     await asyncio.to_thread(state.drive.trash_file, user.id, file_id)
     with state.db.read() as session:
@@ -451,13 +464,8 @@ async def file_delete(
 async def file_move(
     request: Request, state: AppState, params: dict[str, str], user: User
 ) -> dict[str, Any]:
-    file_id = _id_param(params, "file_id", "Please provide the file_id param.")
-    await _file(state, user, file_id)
-    if "new_parent_folder_id" not in params:
-        raise V2Error("Please provide the new_parent_folder_id param.")
-    missing = "Could not find the destination folder id defined by new_parent_folder_id."
-    target = _folder_param(params, "new_parent_folder_id", missing)
-    await _folder(state, user, target, missing)
+    file_id = (await _own_file(state, user, params)).id
+    target = await _destination(state, user, params, "new_parent_folder_id")
     changes = FileChanges(folder_id=target, folder_given=True)
     record = await asyncio.to_thread(state.drive.edit_file, user.id, file_id, changes)
     return {"response": "File successfully moved.", "data": await _file_json(state, record)}
@@ -466,16 +474,11 @@ async def file_move(
 async def file_copy(
     request: Request, state: AppState, params: dict[str, str], user: User
 ) -> dict[str, Any]:
-    file_id = _id_param(params, "file_id", "Please provide the file_id param.")
-    original = await _file(state, user, file_id)
-    if "copy_to_folder_id" not in params:
-        raise V2Error("Please provide the copy_to_folder_id param.")
-    missing = "Could not find the destination folder id defined by copy_to_folder_id."
-    target = _folder_param(params, "copy_to_folder_id", missing)
-    await _folder(state, user, target, missing)
+    original = await _own_file(state, user, params)
+    target = await _destination(state, user, params, "copy_to_folder_id")
     actor = Actor(ip=client_ip(request, state.trusted), user_id=user.id, user=user)
     await asyncio.to_thread(check_quota, state, actor, original.size)
-    copied = await asyncio.to_thread(state.drive.copy_file, user.id, file_id, target)
+    copied = await asyncio.to_thread(state.drive.copy_file, user.id, original.id, target)
     return {
         # The reference's spelling: clients may compare the message.
         "response": "File successfully copyied.",
@@ -597,11 +600,7 @@ async def folder_move(
     if not params.get("folder_id", "").strip():
         raise V2Error("Please provide the folder_id param.")
     folder = await _own_folder(state, user, params)
-    missing = "Could not find the destination folder id defined by new_parent_folder_id."
-    if "new_parent_folder_id" not in params:
-        raise V2Error("Please provide the new_parent_folder_id param.")
-    target = _folder_param(params, "new_parent_folder_id", missing)
-    await _folder(state, user, target, missing)
+    target = await _destination(state, user, params, "new_parent_folder_id")
     changes = FolderChanges(parent_id=target, parent_given=True)
     try:
         moved = await asyncio.to_thread(state.drive.edit_folder, user.id, folder.id, changes)

@@ -41,21 +41,16 @@ def _extension(name: str) -> str:
     return ext.lower() if dot and stem else ""
 
 
+LISTING_FIELDS = (
+    "id", "filename", "shortUrl", "fileType", "extension", "fileSize", "status",
+    "downloads", "folderId", "keywords", "url_file",
+)  # fmt: skip
+
+
 def file_entry(state: AppState, record: StoredFile) -> dict[str, Any]:
-    """A file in ``folder/listing``."""
-    return {
-        "id": str(record.id),
-        "filename": record.name,
-        "shortUrl": state.drive.ensure_short_code(record),
-        "fileType": record.content_type,
-        "extension": _extension(record.name),
-        "fileSize": str(record.size),
-        "status": "trash" if record.trashed_at is not None else "active",
-        "downloads": str(state.files.downloads_of(record)),
-        "folderId": _id(record.folder_id),
-        "keywords": "",
-        "url_file": file_url(state, record),
-    }
+    """A file in ``folder/listing``: the fields of the reference's listing sample."""
+    info = file_info(state, record)
+    return {name: info[name] for name in LISTING_FIELDS}
 
 
 def file_info(state: AppState, record: StoredFile) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -19,6 +20,7 @@ from satchel.web.public.views import upload_result
 from satchel.web.state import AppState
 from satchel.web.templates import render
 
+T = TypeVar("T")
 BATCH_BYTES = 1 << 20
 # Multipart framing around the files: the Content-Length check leaves room for it.
 FRAMING_ALLOWANCE = 1 << 20
@@ -51,12 +53,9 @@ async def upload(request: Request) -> Response:
 
     ingest = UploadIngest(state.files.store, boundary, content_length or -1, max_bytes, check_early)
     with upload_slot(state, actor):
-        try:
-            last_batch = await stream_into(request, ingest)
-            blob, created = await asyncio.to_thread(_complete, state, ingest, last_batch, actor)
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(ingest.abort))
-            raise
+        blob, created = await ingest_body(
+            request, ingest, lambda last_batch: _complete(state, ingest, last_batch, actor)
+        )
     result = upload_result(state, created.file, created.manage_token, blob.file_count)
     if wants_html(request):
         return RedirectResponse(result["redirect"], status_code=303)
@@ -76,13 +75,32 @@ def _complete(
     return blob, state.files.register_upload(blob, options, actor)
 
 
-async def stream_into(request: Request, ingest: UploadIngest) -> list[bytes]:
-    """Receives the next batch while a worker thread parses, encrypts and writes the last one;
-    returns the final batch, not yet fed."""
+async def ingest_body(
+    request: Request, ingest: UploadIngest, complete: Callable[[list[bytes]], T]
+) -> T:
+    """Streams the body into ``ingest``, then ``complete(last_batch)`` in a worker thread; on
+    any failure, whatever was written goes."""
+    try:
+        last_batch, whole = await feed_body(request, ingest.feed_many)
+        if not whole:
+            raise BadRequest("Upload interrupted: the body ended early")
+        return await asyncio.to_thread(complete, last_batch)
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(ingest.abort))
+        raise
+
+
+async def feed_body(
+    request: Request, feed_many: Callable[[list[bytes]], None]
+) -> tuple[list[bytes], bool]:
+    """Receives the next batch while a worker thread feeds the last one (parsing, encrypting,
+    writing); returns the final batch, not yet fed, and whether the body came whole (False
+    when the client went away)."""
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
     batch: list[bytes] = []
     batch_bytes = 0
+    whole = True
     try:
         async for chunk in request.stream():
             batch.append(chunk)
@@ -90,19 +108,15 @@ async def stream_into(request: Request, ingest: UploadIngest) -> list[bytes]:
             if batch_bytes >= BATCH_BYTES:
                 if pending is not None:
                     await pending
-                pending = loop.run_in_executor(None, ingest.feed_many, batch)
+                pending = loop.run_in_executor(None, feed_many, batch)
                 batch, batch_bytes = [], 0
     except ClientDisconnect:
-        raise BadRequest("Upload interrupted: the body ended early") from None
+        whole = False
     finally:
         if pending is not None:
-            await _settle(pending)
-    return batch
-
-
-async def _settle(pending: asyncio.Future[None]) -> None:
-    # Never leave a worker writing into a blob that is about to be aborted.
-    await asyncio.shield(pending)
+            # Never leave a worker writing into a blob that is about to be aborted.
+            await asyncio.shield(pending)
+    return batch, whole
 
 
 def boundary_of(request: Request) -> str:
@@ -120,18 +134,14 @@ def max_upload(state: AppState, actor: Actor) -> int:
     settings = state.settings
     if actor.user_id is None:
         return int(settings.guest_max_upload_size)
-    cap = int(settings.user_max_upload_size)
-    limit = state.package_of(actor).max_upload_size
-    return min(limit, cap) if limit else cap
+    return state.package_of(actor).upload_limit(int(settings.user_max_upload_size))
 
 
 def check_quota(state: AppState, actor: Actor, incoming: int) -> None:
     """507 when ``incoming`` more bytes would take a user past their package's storage quota."""
-    if actor.user_id is None:
-        return
-    quota = state.package_of(actor).max_storage_bytes
-    if quota and state.drive.used_bytes(actor.user_id) + incoming > quota:
-        raise InsufficientStorage(f"Storage quota exceeded (quota {quota} bytes)")
+    if actor.user_id is not None:
+        quota = state.package_of(actor).max_storage_bytes
+        state.drive.check_quota(actor.user_id, quota, incoming)
 
 
 async def check_space(state: AppState, actor: Actor, content_length: int | None) -> None:
