@@ -162,3 +162,13 @@ def test_odd_content_types_are_not_sent_back(client: TestClient) -> None:
         client.get(path_of(response.json()["download_url"])).headers["content-type"]
         == "application/pdf"
     )
+
+
+def test_management_tokens_never_start_with_a_dash() -> None:
+    # `satchel manage TOKEN` would read a leading dash as an option.
+    from satchel.core.ids import new_manage_token
+
+    tokens = [new_manage_token() for _ in range(3000)]  # ~47 would start with "-" otherwise
+    assert not [token for token in tokens if token.startswith("-")]
+    assert len(set(tokens)) == len(tokens)
+    assert all(len(token) == 32 for token in tokens)

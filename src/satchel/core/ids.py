@@ -18,7 +18,12 @@ def new_short_code(length: int) -> str:
 
 
 def new_manage_token() -> str:
-    return secrets.token_urlsafe(24)  # 192 bits
+    """192 bits, never starting with "-": a token is typed after commands (``satchel manage
+    TOKEN``), where a leading dash would read as an option."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
 
 
 def new_blob_key() -> str:
