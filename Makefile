@@ -7,7 +7,7 @@ PORT ?= 8000
 LINT_PATHS := src tests $(wildcard bench)
 JS_TESTS := tests/js
 
-.PHONY: run test lint typecheck pytest bench bench-drive format clean
+.PHONY: run test lint typecheck pytest bench bench-drive format docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(VENV)/.installed
 
 bench-drive: $(VENV)/.installed
 	cd bench && ../$(PY) drive.py $(BENCH_ARGS)
+
+# The generated parts of the docs (the settings table); a test fails when they are stale.
+docs: $(VENV)/.installed
+	$(PY) -m satchel.docs_gen docs
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format $(LINT_PATHS)

@@ -38,6 +38,7 @@ TABLES = (
     "url_imports",
     "tus_uploads",
     "users",
+    "key_ring",
 )
 
 

@@ -15,6 +15,7 @@ from satchel.core.accounts import AccountService, NewUser
 from satchel.errors import ConfigError, SatchelError
 
 if TYPE_CHECKING:
+    from satchel.db.engine import Database
     from satchel.db.models import User
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -64,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_parser(
         "rotate-keys", help="new primary master key; re-wrap every data key"
     ).set_defaults(handler=_rotate_keys)
+    admin.add_parser(
+        "retire-keys",
+        help="drop every master key but the primary (refused while a data key depends on one)",
+    ).set_defaults(handler=_retire_keys)
     admin.add_parser("run-jobs", help="run the background jobs that are due, once").set_defaults(
         handler=_run_jobs
     )
@@ -220,11 +225,11 @@ _create_invite = _account_command(_new_invite)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from satchel.web.state import master_keys
+    from satchel.web.state import key_source
 
     settings.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     _migrate_once(settings)
-    master_keys(settings)  # creates the key file once, before the workers start
+    key_source(settings)()  # creates the key file once, before the workers start
     _tune_allocator()
     workers = args.workers or settings.workers or os.cpu_count() or 1
     print(
@@ -292,26 +297,62 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
-    from satchel.core.rotation import rewrap_all
+    from satchel.core.rotation import rotate
     from satchel.crypto.keys import KeyRing, add_primary_key, load_or_create_keyfile
-    from satchel.db.engine import Database
 
     if settings.master_keys:
-        print("Master keys come from SATCHEL_MASTER_KEYS: put the new key first there, then this")
-        print("command re-wraps every data key under it.")
+        print("Master keys come from SATCHEL_MASTER_KEYS: the first one there becomes the")
+        print("primary. Every instance must already have it (give it to all, then run this).")
         keys = KeyRing(settings.master_keys)
     else:
         path = settings.data_path / "master.keys"
         add_primary_key(path)
         keys = KeyRing(load_or_create_keyfile(path))
-    db = Database(settings.sqlalchemy_url)
+    db = _database(settings)
     try:
         db.migrate()
-        count = rewrap_all(db, keys)
+        done = rotate(db, keys)
     finally:
         db.dispose()
-    print(f"re-wrapped {count} data key(s) under primary key {keys.primary_fingerprint}")
+    print(f"re-wrapped {done.rewrapped} data key(s) under primary key {done.primary}")
     return 0
+
+
+def _retire_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from satchel.core.keyring import bump_version
+    from satchel.core.rotation import RetireRefused, retirable
+    from satchel.crypto.keys import KeyRing, keep_only, load_or_create_keyfile
+
+    path = settings.data_path / "master.keys"
+    keys = KeyRing(settings.master_keys or load_or_create_keyfile(path))
+    db = _database(settings)
+    try:
+        db.migrate()
+        try:
+            old = retirable(db, keys)
+        except RetireRefused as exc:
+            print(f"satchel: {exc}", file=sys.stderr)
+            return 1
+        if not old:
+            print("nothing to retire: the key ring holds only the primary key")
+            return 0
+        if settings.master_keys:
+            print("No data key depends on these keys any more; remove them from")
+            print(f"SATCHEL_MASTER_KEYS on every instance: {', '.join(old)}")
+            return 0
+        kept = [key_id for key_id in keys.fingerprints if key_id not in old]
+        keep_only(path, kept)
+        bump_version(db)  # running workers read the key file again and forget the old keys
+    finally:
+        db.dispose()
+    print(f"retired {len(old)} key(s): {', '.join(old)}; primary key {kept[0]} remains")
+    return 0
+
+
+def _database(settings: Settings) -> Database:
+    from satchel.web.state import open_database
+
+    return open_database(settings)
 
 
 def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:

@@ -201,6 +201,18 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy URL of the metadata database; empty means SQLite in the data folder.",
     ),
     Setting(
+        "db_statement_timeout",
+        "5s",
+        parse_duration,
+        "Longest a request waits on one database statement or lock; past it the request answers 503.",
+    ),
+    Setting(
+        "db_connect_timeout",
+        "3s",
+        parse_duration,
+        "Longest a connection attempt to PostgreSQL may take before the request answers 503.",
+    ),
+    Setting(
         "storage",
         "local",
         parse_str,

@@ -78,3 +78,18 @@ class ConfigError(Exception):
 
 class PreconditionFailed(SatchelError):
     message = "Precondition failed"
+
+
+class ServiceUnavailable(SatchelError):
+    """Something the request needs is down for now: the client may try again later."""
+
+    message = "Service unavailable, try again shortly"
+    retry_after = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    message = "The database is unavailable, try again shortly"
+
+
+class KeysUnavailable(ServiceUnavailable):
+    message = "The server's master keys are being changed, try again shortly"

@@ -18,10 +18,10 @@ from satchel.core.counters import DownloadCounter
 from satchel.core.expiry import expiry_time
 from satchel.core.ids import hash_token, new_manage_token, new_public_id, new_short_code
 from satchel.core.ingest import IngestedBlob
+from satchel.core.keyring import MasterKeys
 from satchel.core.options import ManageChanges, UploadOptions
 from satchel.core.passwords import hash_password, verify_password
 from satchel.crypto.atrest import ciphertext_size, decrypt_range, decrypt_whole
-from satchel.crypto.keys import KeyRing
 from satchel.db.engine import Database
 from satchel.db.models import Folder, StoredFile, User, utcnow
 from satchel.errors import (
@@ -99,7 +99,7 @@ class FileService:
         self,
         db: Database,
         store: BlobStore,
-        keys: KeyRing,
+        keys: MasterKeys,
         settings: Settings,
         clock: Clock = utcnow,
     ) -> None:
@@ -130,6 +130,7 @@ class FileService:
             raise BadRequest("E2E uploads take exactly one file")
         token = new_manage_token()
         now = self.clock()
+        wrapped = self.keys.wrap(blob.data_key)
         values: dict[str, Any] = {
             "uuid": new_public_id(),
             "manage_token_hash": hash_token(token),
@@ -137,7 +138,8 @@ class FileService:
             "content_type": blob.content_type,
             "size": blob.size,
             "blob_key": blob.blob_key,
-            "wrapped_key": self.keys.wrap(blob.data_key),
+            "wrapped_key": wrapped.token,
+            "wrapped_by": wrapped.key_id,
             "is_public": options.public,
             "password_hash": hash_password(options.password) if options.password else None,
             "is_e2e": options.e2e,
@@ -238,7 +240,7 @@ class FileService:
     def lookup(self, public_id: str) -> StoredFile:
         # Core and a detached object: the hot path of every download, where the ORM's
         # identity map and loading cost more than the query.
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(_BY_UUID, {"uuid": public_id}).mappings().first()
         if row is None:
             raise NotFound()
@@ -271,7 +273,7 @@ class FileService:
     def _check_folder_password(self, folder_id: int, password: str | None) -> None:
         """A file in a folder with an access password (/api/v2's MD5) asks for that password
         on its own links too: the folder's password protects what is in it."""
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             md5 = conn.execute(
                 select(Folder.access_password).where(Folder.id == folder_id)
             ).scalar()

@@ -125,6 +125,7 @@ class TusService:
             metadata_header = _without(metadata_header, "password")
         data_key = new_data_key()
         now = self.clock()
+        wrapped = self.keys.wrap(data_key)
         upload = TusUpload(
             id=secrets.token_urlsafe(24),
             owner_id=actor.user_id,
@@ -134,7 +135,8 @@ class TusService:
             metadata_header=metadata_header,
             options=fields,
             blob_key=new_blob_key(),
-            wrapped_key=self.keys.wrap(data_key),
+            wrapped_key=wrapped.token,
+            wrapped_by=wrapped.key_id,
             prefix=os.urandom(4),
             tail=None,
             state="uploading",
@@ -409,6 +411,7 @@ class TusAppend:
             self._fail()
             raise
         now = service.clock()
+        ring = service.keys.for_wrapping()  # both tokens under one key: one wrapped_by
         service._release(
             upload.id,
             offset=upload.length,
@@ -417,6 +420,8 @@ class TusAppend:
             file_id=created.file.id,
             updated_at=now,
             expires_at=now + service.expiry,
-            result=service.keys.wrap(json.dumps({"manage_token": created.manage_token}).encode()),
+            wrapped_key=ring.wrap(self.data_key),
+            wrapped_by=ring.primary_fingerprint,
+            result=ring.wrap(json.dumps({"manage_token": created.manage_token}).encode()),
         )
         return created

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 FINGERPRINT_LENGTH = 12
 
@@ -23,19 +25,43 @@ class KeyUnwrapError(Exception):
     """No master key opens this wrapped data key."""
 
 
+class KeyUnavailable(Exception):
+    """The key that should wrap new data keys is not among this process's master keys."""
+
+
 class KeyRing:
-    def __init__(self, keys: Sequence[bytes | str]) -> None:
+    """Master keys by fingerprint; ``primary`` (a fingerprint, default the first key) wraps."""
+
+    def __init__(self, keys: Sequence[bytes | str], primary: str | None = None) -> None:
         if isinstance(keys, str | bytes):
             raise TypeError("KeyRing takes a list of keys, not one key")
         if not keys:
             raise ValueError("no master key given")
-        fernets = [_fernet(key, number) for number, key in enumerate(keys, 1)]
-        self._multi = MultiFernet(fernets)
-        self._fingerprint = fingerprint(keys[0])
+        self._keys = list(keys)
+        self._fernets: dict[str, Fernet] = {}
+        self._raw: dict[str, bytes] = {}
+        for number, key in enumerate(keys, 1):
+            one = _fernet(key, number)  # validates before anything else reads the key
+            key_id = fingerprint(key)
+            self._fernets.setdefault(key_id, one)
+            self._raw.setdefault(key_id, base64.urlsafe_b64decode(key))
+        self._primary = primary or fingerprint(keys[0])
+        if self._primary not in self._fernets:
+            raise KeyUnavailable(f"no master key with fingerprint {self._primary}")
+        others = [f for key_id, f in self._fernets.items() if key_id != self._primary]
+        self._multi = MultiFernet([self._fernets[self._primary], *others])
 
     @property
     def primary_fingerprint(self) -> str:
-        return self._fingerprint
+        return self._primary
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """Every key's fingerprint, the primary first."""
+        return [self._primary, *(k for k in self._fernets if k != self._primary)]
+
+    def with_primary(self, key_id: str) -> KeyRing:
+        return KeyRing(self._keys, primary=key_id)
 
     def wrap(self, data_key: bytes) -> bytes:
         return self._multi.encrypt(data_key)
@@ -51,6 +77,21 @@ class KeyRing:
             return self._multi.rotate(token)
         except InvalidToken:
             raise KeyUnwrapError("no master key opens this data key") from None
+
+    def wrapped_by(self, token: bytes) -> str | None:
+        """The fingerprint of the key that opens ``token``, or None."""
+        for key_id, one in self._fernets.items():
+            try:
+                one.decrypt(token)
+            except InvalidToken:
+                continue
+            return key_id
+        return None
+
+    def derived(self, key_id: str, purpose: bytes) -> bytes:
+        """A 32-byte secret for ``purpose`` (MACs of short-lived tokens), one per master key,
+        so that rotating the master keys rotates these too."""
+        return HKDF(SHA256(), 32, salt=None, info=b"satchel:" + purpose).derive(self._raw[key_id])
 
 
 def _fernet(key: bytes | str, number: int) -> Fernet:
@@ -161,3 +202,19 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def keep_only(path: Path, key_ids: Sequence[str]) -> int:
+    """Drops every key of ``path`` whose fingerprint is not in ``key_ids`` (atomically,
+    keeping comments); returns how many went."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if not _parse_keys(line) or fingerprint(line.strip()) in key_ids]
+    if not _parse_keys("\n".join(kept)):
+        raise ValueError("refusing to leave the key file without a key")
+    temp = _write_private_temp(path, "\n".join(kept) + "\n")
+    try:
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return len(lines) - len(kept)

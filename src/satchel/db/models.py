@@ -63,6 +63,9 @@ class StoredFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     blob_key: Mapped[str] = mapped_column(String(64), unique=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # Fingerprint of the master key that wrapped ``wrapped_key`` (None: not known yet, from
+    # before it was recorded): what key rotation and retirement look at.
+    wrapped_by: Mapped[str | None] = mapped_column(String(16), index=True)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_e2e: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -255,14 +258,28 @@ class TusUpload(Base):
     options: Mapped[dict[str, str]] = mapped_column(JSON)
     blob_key: Mapped[str] = mapped_column(String(64), unique=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_by: Mapped[str | None] = mapped_column(String(16))  # and ``result``'s
     prefix: Mapped[bytes] = mapped_column(LargeBinary)
     # The plaintext after the last whole chunk, sealed under the data key: never on disk bare.
     tail: Mapped[bytes | None] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(16), default="uploading", index=True)
     busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process whose request holds the lease: a lease of a process that died is void.
+    busy_by: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     file_id: Mapped[int | None] = mapped_column(BigInteger)
     # The /upload answer (with the management token), sealed under the master keys.
     result: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class KeyRingState(Base):
+    """One row: which master key wraps new data keys, and a version every process watches."""
+
+    __tablename__ = "key_ring"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+    primary_key_id: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

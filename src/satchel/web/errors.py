@@ -22,6 +22,7 @@ from satchel.errors import (
     RateLimited,
     RequestTimeout,
     SatchelError,
+    ServiceUnavailable,
     TooLarge,
     Unauthorized,
 )
@@ -44,6 +45,7 @@ STATUS: dict[type[SatchelError], int] = {
     RangeNotSatisfiable: 416,
     RateLimited: 429,
     InsufficientStorage: 507,
+    ServiceUnavailable: 503,
 }
 
 
@@ -57,7 +59,7 @@ def status_of(error: SatchelError) -> int:
 def error_response(request: Request, error: SatchelError) -> Response:
     status = status_of(error)
     headers = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthorized) and request.url.path.startswith("/apiv1/"):
         headers["WWW-Authenticate"] = 'Bearer realm="satchel"'

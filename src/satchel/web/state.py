@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +17,12 @@ from satchel.core.apikeys import ApiKeyService
 from satchel.core.drive import DriveService
 from satchel.core.files import Actor, FileService
 from satchel.core.imports import UrlImportService
+from satchel.core.keyring import MasterKeys
 from satchel.core.packages import Package
 from satchel.core.sessions import SessionService
 from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
-from satchel.crypto.keys import KeyRing, load_or_create_keyfile
+from satchel.crypto.keys import load_or_create_keyfile
 from satchel.db.engine import Database
 from satchel.jobs.maintenance import maintenance_jobs
 from satchel.jobs.runner import JobRunner
@@ -77,11 +79,22 @@ class AppState:
         return f"{self.settings.public_url}{path}"
 
 
-def master_keys(settings: Settings) -> KeyRing:
-    keys: list[str] = settings.master_keys or load_or_create_keyfile(
-        settings.data_path / "master.keys"
+def key_source(settings: Settings) -> Callable[[], list[str]]:
+    """Where the master keys come from: the setting, or the key file (read again whenever the
+    key ring changes, so a rotation reaches running workers)."""
+    if settings.master_keys:
+        keys: list[str] = list(settings.master_keys)
+        return lambda: keys
+    path = settings.data_path / "master.keys"
+    return lambda: load_or_create_keyfile(path)
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(
+        settings.sqlalchemy_url,
+        statement_timeout=float(settings.db_statement_timeout),
+        connect_timeout=float(settings.db_connect_timeout),
     )
-    return KeyRing(keys)
 
 
 def _check_quota(
@@ -95,9 +108,9 @@ def _check_quota(
 def build_state(settings: Settings) -> AppState:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    db = Database(settings.sqlalchemy_url)
+    db = open_database(settings)
     store = open_store(settings.storage, Path(data))
-    files = FileService(db, store, master_keys(settings), settings)
+    files = FileService(db, store, MasterKeys(db, key_source(settings)), settings)
     drive = DriveService(files)
     sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
     accounts = AccountService(db, settings.packages, settings.default_package)

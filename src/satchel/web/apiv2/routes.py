@@ -25,7 +25,7 @@ from satchel.core.files import Actor
 from satchel.core.ingest import UploadIngest
 from satchel.core.options import UploadOptions
 from satchel.db.models import Folder, StoredFile, User
-from satchel.errors import RateLimited, SatchelError
+from satchel.errors import RateLimited, SatchelError, ServiceUnavailable
 from satchel.web.apiv2 import shapes
 from satchel.web.http import client_ip, read_small_form
 from satchel.web.public.uploads import (
@@ -649,8 +649,8 @@ async def dispatch(request: Request) -> Response:
         return success(await handler(request, state, params, user))
     except V2Error as exc:
         return failure(exc.message)
-    except RateLimited as exc:
-        response = failure(exc.detail, 429)
+    except (RateLimited, ServiceUnavailable) as exc:
+        response = failure(exc.detail, 429 if isinstance(exc, RateLimited) else 503)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except SatchelError as exc:

@@ -1,0 +1,111 @@
+"""Master-key rotation and retirement while the server keeps running."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from starlette.testclient import TestClient
+from tests.helpers import path_of, upload
+
+from satchel.cli import main
+from satchel.config import Settings
+from satchel.core.keyring import FRESH_FOR, set_primary
+from satchel.crypto.keys import KeyRing, add_primary_key, fingerprint, load_or_create_keyfile
+from satchel.db.models import StoredFile
+from satchel.web.app import create_app
+
+
+@pytest.fixture
+def keyfile_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Keys in the data folder's key file, and `satchel admin` acting on the same data."""
+    changed = settings.replace(master_keys=[])
+    monkeypatch.setenv("SATCHEL_DATA_DIR", str(changed.data_path))
+    monkeypatch.setenv("SATCHEL_DATABASE_URL", changed.sqlalchemy_url)
+    monkeypatch.delenv("SATCHEL_MASTER_KEYS", raising=False)
+    return changed
+
+
+def wrapped_by(client: TestClient) -> dict[str, str | None]:
+    state = client.app.state.satchel  # type: ignore[attr-defined]
+    with state.db.read() as session:
+        rows = session.execute(select(StoredFile.uuid, StoredFile.wrapped_by)).all()
+    return dict(rows)
+
+
+def test_a_running_server_follows_a_rotation_and_a_retirement(
+    keyfile_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keyfile = keyfile_settings.data_path / "master.keys"
+    with TestClient(create_app(keyfile_settings, migrate=False, run_jobs=False)) as client:
+        before = upload(client, b"before the rotation")
+        old_key = keyfile.read_text().split()[0]
+        assert main(["admin", "rotate-keys"]) == 0
+        new_key = keyfile.read_text().split()[0]
+        assert new_key != old_key
+        # The running server opens data keys re-wrapped under a key it had not loaded.
+        assert client.get(path_of(before["download_url"])).content == b"before the rotation"
+        after = upload(client, b"after the rotation")
+        uuid_after = after["download_url"].split("/")[4]
+        assert wrapped_by(client)[uuid_after] == fingerprint(new_key)
+        assert set(wrapped_by(client).values()) == {fingerprint(new_key)}
+
+        capsys.readouterr()
+        assert main(["admin", "retire-keys"]) == 0
+        assert "retired 1 key(s)" in capsys.readouterr().out
+        assert keyfile.read_text().split() == [new_key]
+        for result, body in ((before, b"before the rotation"), (after, b"after the rotation")):
+            assert client.get(path_of(result["download_url"])).content == body
+        assert upload(client, b"after the retirement")["download_url"]
+
+
+def test_retire_keys_refuses_while_a_data_key_depends_on_an_old_key(
+    keyfile_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keyfile = keyfile_settings.data_path / "master.keys"
+    with TestClient(create_app(keyfile_settings, migrate=False, run_jobs=False)) as client:
+        result = upload(client, b"still under the old key")
+        state = client.app.state.satchel  # type: ignore[attr-defined]
+        # A new primary named, but nothing re-wrapped yet.
+        new = add_primary_key(keyfile)
+        set_primary(state.db, fingerprint(new))
+        capsys.readouterr()
+        assert main(["admin", "retire-keys"]) == 1
+        assert "1 data key(s) are still wrapped" in capsys.readouterr().err
+        assert len(keyfile.read_text().split()) == 2
+        assert client.get(path_of(result["download_url"])).content == b"still under the old key"
+
+
+def test_a_server_without_the_primary_key_refuses_to_wrap_with_another(
+    settings: Settings,
+) -> None:
+    with TestClient(create_app(settings, migrate=False, run_jobs=False)) as client:
+        state = client.app.state.satchel  # type: ignore[attr-defined]
+        kept = upload(client, b"wrapped under the first key")
+        # Another instance rotated to a key this one was never given.
+        set_primary(state.db, fingerprint(Fernet.generate_key()))
+        time.sleep(FRESH_FOR)  # as long as a process may wrap with what it last saw
+        refused = client.post("/upload", files={"files": ("x.txt", b"x")})
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"]
+        # What it can open, it still serves.
+        assert client.get(path_of(kept["download_url"])).content == b"wrapped under the first key"
+
+
+def test_key_file_keeps_comments_when_keys_are_retired(tmp_path: Path) -> None:
+    from satchel.crypto.keys import keep_only
+
+    path = tmp_path / "master.keys"
+    load_or_create_keyfile(path)
+    first = path.read_text().split()[0]
+    second = add_primary_key(path)
+    path.write_text(f"# keys of this server\n{second}\n{first}\n")
+    path.chmod(0o600)
+    assert keep_only(path, [fingerprint(second)]) == 1
+    assert path.read_text() == f"# keys of this server\n{second}\n"
+    with pytest.raises(ValueError, match="without a key"):
+        keep_only(path, [fingerprint(first)])
+    assert KeyRing(load_or_create_keyfile(path)).primary_fingerprint == fingerprint(second)
