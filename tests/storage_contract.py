@@ -252,6 +252,21 @@ class BlobStoreContract:
         store.commit_staging(KEY)
         assert b"".join(store.read_range(KEY)) == b"kept!"
 
+    def test_staged_blobs_are_listed_until_committed_or_deleted(self, store: BlobStore) -> None:
+        other = "b" * 24
+        for key in (KEY, other):
+            writer = store.open_staging(key, 0)
+            writer.write(b"staged")
+            writer.close()
+        listed = dict(store.iter_staging())
+        assert set(listed) == {KEY, other}
+        assert listed[KEY].size == 6
+        assert abs((listed[KEY].modified - datetime.now(UTC)).total_seconds()) < 60
+        store.commit_staging(KEY)
+        store.delete_staging(other)
+        assert list(store.iter_staging()) == []
+        assert [key for key, _stat in store.iter_blobs()] == [KEY]
+
     def test_staged_blob_delete(self, store: BlobStore) -> None:
         writer = store.open_staging(KEY, 0)
         writer.write(b"gone")
@@ -269,6 +284,7 @@ class MemoryBlobStore(BlobStore):
     def __init__(self, max_piece: int | None = None) -> None:
         self.blobs: dict[str, tuple[bytes, datetime]] = {}
         self.staged: dict[str, bytearray] = {}
+        self.staged_at: dict[str, datetime] = {}
         self.pending: dict[int, MemoryBlobWriter] = {}
         self.max_piece = max_piece
         self.reads: list[tuple[str, int, int | None]] = []
@@ -320,6 +336,7 @@ class MemoryBlobStore(BlobStore):
         if size > len(data):
             raise ValueError(f"staged blob has {len(data)} bytes, not {size}")
         del data[size:]
+        self.staged_at[key] = datetime.now(UTC)
         return MemoryStagingWriter(data)
 
     def staging_size(self, key: str) -> int | None:
@@ -331,6 +348,10 @@ class MemoryBlobStore(BlobStore):
 
     def delete_staging(self, key: str) -> None:
         self.staged.pop(check_key(key), None)
+
+    def iter_staging(self) -> Iterator[tuple[str, BlobStat]]:
+        for key in list(self.staged):
+            yield key, BlobStat(len(self.staged[key]), self.staged_at[key])
 
 
 class MemoryStagingWriter:

@@ -93,3 +93,22 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 class KeysUnavailable(ServiceUnavailable):
     message = "The server's master keys are being changed, try again shortly"
+
+
+class ChecksumMismatch(SatchelError):
+    message = "Checksum mismatch: the data of this request was not kept"
+
+
+class OffsetConflict(Conflict):
+    message = "Upload-Offset does not match the upload's offset"
+
+
+class UploadLocked(Conflict):
+    """Another request is writing to this resumable upload right now (409, as an offset
+    conflict: tus clients retry both)."""
+
+    message = "Another request is writing to this upload: try again shortly"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

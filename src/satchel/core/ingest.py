@@ -132,7 +132,7 @@ class UploadIngest:
         except (MultipartError, ParserLimitReached) as exc:
             raise BadRequest(f"Malformed multipart body: {exc}") from None
         except OSError as exc:
-            raise _storage_error(exc) from exc
+            raise storage_error(exc) from exc
 
     def feed_many(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
@@ -153,7 +153,7 @@ class UploadIngest:
         try:
             return self._commit()
         except OSError as exc:
-            raise _storage_error(exc) from exc
+            raise storage_error(exc) from exc
 
     def finish_separate(self) -> list[IngestedBlob]:
         """The files of a ``separate`` upload, one blob each, in the order they came."""
@@ -241,7 +241,7 @@ class UploadIngest:
             try:
                 self._single.commit()
             except OSError as exc:
-                raise _storage_error(exc) from exc
+                raise storage_error(exc) from exc
             self._done.append(self._single)
             self._single = None
 
@@ -304,7 +304,7 @@ def _zip_info(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _storage_error(exc: OSError) -> Exception:
+def storage_error(exc: OSError) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage("Server storage is full")
     if isinstance(exc, FileNotFoundError):

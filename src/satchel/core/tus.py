@@ -22,30 +22,33 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 
 from satchel.core.files import Actor, CreatedUpload, FileService
 from satchel.core.ids import new_blob_key
-from satchel.core.ingest import IngestedBlob
+from satchel.core.ingest import IngestedBlob, storage_error
 from satchel.core.names import safe_content_type, safe_filename
 from satchel.core.options import UploadOptions
 from satchel.core.passwords import hash_password
+from satchel.core.processes import is_gone, this_process
 from satchel.crypto.atrest import ChunkSealer, new_data_key
 from satchel.db.models import TusUpload, utcnow
-from satchel.errors import BadRequest, Conflict, Forbidden, NotFound, SatchelError
+from satchel.errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OffsetConflict,
+    UploadLocked,
+)
 from satchel.storage.base import StagingWriter
 
 PASSWORD_HASH = "_password_hash"  # noqa: S105 - a field name
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
-LEASE = timedelta(minutes=2)
-
-
-class ChecksumMismatch(SatchelError):
-    message = "Checksum mismatch: the data of this request was not kept"
-
-
-class OffsetConflict(Conflict):
-    message = "Upload-Offset does not match the upload's offset"
+# A request writing to an upload holds its lease while data arrives, renewing it every
+# LEASE / 3; a lease whose process died on this machine is void at once (core.processes).
+LEASE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -144,15 +147,23 @@ class TusService:
             updated_at=now,
             expires_at=now + self.expiry,
         )
-        sealer = self._sealer(upload, data_key)
-        writer = self.store.open_staging(upload.blob_key, 0)
-        try:
-            writer.write(sealer.header)
-            writer.sync()
-        finally:
-            writer.close()
+        # The row first: a staged blob then always has a row that its sweep follows.
         with self.db.write() as session:
             session.add(upload)
+        try:
+            writer = self.store.open_staging(upload.blob_key, 0)
+            try:
+                writer.write(self._sealer(upload, data_key).header)
+                writer.sync()
+            finally:
+                writer.close()
+        except BaseException as exc:
+            self.store.delete_staging(upload.blob_key)
+            with self.db.write() as session:
+                session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
+            if isinstance(exc, OSError):
+                raise storage_error(exc) from exc
+            raise
         return upload
 
     def get(self, upload_id: str, actor: Actor) -> TusUpload:
@@ -178,8 +189,9 @@ class TusService:
         loaded: dict[str, Any] = json.loads(self.keys.unwrap(upload.result))
         return loaded
 
-    def sweep(self) -> int:
-        """Unfinished uploads past their expiry lose their data; finished ones their result."""
+    def sweep(self, orphan_grace: timedelta = timedelta(hours=1)) -> int:
+        """Unfinished uploads past their expiry lose their data; finished ones their result;
+        a staged blob without an upload (a crash between the two) goes after ``orphan_grace``."""
         now = self.clock()
         with self.db.read() as session:
             stale = list(session.scalars(select(TusUpload).where(TusUpload.expires_at <= now)))
@@ -188,48 +200,87 @@ class TusService:
                 session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
             if upload.state != "complete":
                 self.store.delete_staging(upload.blob_key)
-        return len(stale)
+        return len(stale) + self._sweep_orphans(now - orphan_grace)
+
+    def _sweep_orphans(self, cutoff: datetime) -> int:
+        old = [key for key, stat in self.store.iter_staging() if stat.modified < cutoff]
+        removed = 0
+        for start in range(0, len(old), 500):
+            batch = old[start : start + 500]
+            with self.db.read() as session:
+                known = set(
+                    session.scalars(select(TusUpload.blob_key).where(TusUpload.blob_key.in_(batch)))
+                )
+            for key in batch:
+                if key not in known:
+                    self.store.delete_staging(key)
+                    removed += 1
+        return removed
 
     # -- appending ------------------------------------------------------------------------
 
     def begin(self, upload_id: str, offset: int, actor: Actor) -> TusAppend:
-        """Takes the upload for one request at ``offset`` (409 when that is not its offset,
-        or another request is writing to it)."""
+        """Takes the upload for one request at ``offset``: 409 when that is not its offset,
+        423 while another live request is writing to it."""
         upload = self.get(upload_id, actor)
         if upload.state == "complete":
             raise OffsetConflict("The upload is already complete")
+        if upload.offset != offset:
+            raise OffsetConflict(
+                f"Upload-Offset {offset} does not match the upload's offset {upload.offset}: "
+                "ask with HEAD and go on from there"
+            )
         now = self.clock()
+        held = upload.busy_until is not None and upload.busy_until > now
+        if held and not is_gone(upload.busy_by):
+            wait = int((upload.busy_until - now).total_seconds()) + 1  # type: ignore[operator]
+            raise UploadLocked(wait)
+        me = this_process()
         with self.db.write() as session:
+            # Compare-and-set on what was read: of two requests only one takes it.
             taken = session.execute(
                 update(TusUpload)
                 .where(
                     TusUpload.id == upload.id,
                     TusUpload.offset == offset,
                     TusUpload.state == "uploading",
-                    or_(TusUpload.busy_until.is_(None), TusUpload.busy_until <= now),
+                    _same(TusUpload.busy_until, upload.busy_until),
+                    _same(TusUpload.busy_by, upload.busy_by),
                 )
-                .values(busy_until=now + LEASE)
+                .values(busy_until=now + LEASE, busy_by=me)
             )
         if not getattr(taken, "rowcount", 0):
-            raise OffsetConflict()
-        return TusAppend(self, upload)
+            raise UploadLocked(int(LEASE.total_seconds()))
+        try:
+            return TusAppend(self, upload, me)
+        except BaseException:
+            self._release(upload.id, me)
+            raise
 
     def _sealer(self, upload: TusUpload, data_key: bytes) -> ChunkSealer:
         return ChunkSealer(data_key, upload.prefix, upload.length)
 
-    def _release(self, upload_id: str, **values: Any) -> None:
-        with self.db.write() as session:
-            session.execute(
-                update(TusUpload).where(TusUpload.id == upload_id).values(busy_until=None, **values)
-            )
-
-    def _renew(self, upload_id: str) -> None:
+    def _release(self, upload_id: str, holder: str, **values: Any) -> None:
         with self.db.write() as session:
             session.execute(
                 update(TusUpload)
-                .where(TusUpload.id == upload_id)
+                .where(TusUpload.id == upload_id, TusUpload.busy_by == holder)
+                .values(busy_until=None, busy_by=None, **values)
+            )
+
+    def _renew(self, upload_id: str, holder: str) -> bool:
+        """False when the lease was lost (it ran out and another request took it)."""
+        with self.db.write() as session:
+            result = session.execute(
+                update(TusUpload)
+                .where(TusUpload.id == upload_id, TusUpload.busy_by == holder)
                 .values(busy_until=self.clock() + LEASE)
             )
+        return bool(getattr(result, "rowcount", 0))
+
+
+def _same(column: Any, value: object) -> Any:
+    return column.is_(None) if value is None else column == value
 
 
 def _seal_tail(data_key: bytes, upload_id: str, plain: bytes) -> bytes:
@@ -251,9 +302,10 @@ def _open_tail(data_key: bytes, upload_id: str, sealed: bytes | None) -> bytes:
 class TusAppend:
     """One PATCH (or creation-with-upload) body, fed in batches from a worker thread."""
 
-    def __init__(self, service: TusService, upload: TusUpload) -> None:
+    def __init__(self, service: TusService, upload: TusUpload, holder: str) -> None:
         self.service = service
         self.upload = upload
+        self.holder = holder
         self.data_key = service.keys.unwrap(upload.wrapped_key)
         self.sealer = service._sealer(upload, self.data_key)
         chunk = self.sealer.chunk_size
@@ -268,12 +320,15 @@ class TusAppend:
         self.filled = len(tail)
         self.out = bytearray()
         self.start_size = self.sealer.sealed_offset(self.index)
-        self.writer: StagingWriter | None = service.store.open_staging(
-            upload.blob_key, self.start_size
-        )
+        try:
+            self.writer: StagingWriter | None = service.store.open_staging(
+                upload.blob_key, self.start_size
+            )
+        except OSError as exc:
+            raise storage_error(exc) from exc
         self.received = 0
-        self.pieces = 0
         self.failed = False
+        self.lost = False  # the lease ran out and another request took the upload
         self.checksum: Checksum | None = None
         self.hasher: Any = None
         self.last_renewal = service.clock()
@@ -295,6 +350,23 @@ class TusAppend:
             return
         if self.offset + len(data) > self.upload.length:
             raise BadRequest("The body goes past Upload-Length")
+        self._keep_lease()
+        try:
+            self._absorb(data)
+        except OSError as exc:
+            raise storage_error(exc) from exc
+
+    def _keep_lease(self) -> None:
+        """Renewed while data comes; nothing is written once the lease is lost."""
+        now = self.service.clock()
+        if now - self.last_renewal < LEASE / 3:
+            return
+        if not self.service._renew(self.upload.id, self.holder):
+            self.lost = True
+            raise UploadLocked(1, "This request stalled and another one took over the upload")
+        self.last_renewal = now
+
+    def _absorb(self, data: bytes) -> None:
         if self.hasher is not None:
             self.hasher.update(data)
         self.received += len(data)
@@ -314,12 +386,6 @@ class TusAppend:
                 with memoryview(self.held) as held:
                     self._write_chunk(held)
                 self.filled = 0
-        self.pieces += 1
-        if self.pieces % 256 == 0:
-            now = self.service.clock()
-            if now - self.last_renewal > LEASE / 4:
-                self.service._renew(self.upload.id)
-                self.last_renewal = now
 
     def _write_chunk(self, chunk: memoryview) -> None:
         assert self.writer is not None
@@ -339,15 +405,19 @@ class TusAppend:
                 self.rollback()
                 raise ChecksumMismatch()
         offset = self.offset
-        if offset == self.upload.length:
-            return self._complete()
-        assert self.writer is not None
-        self.writer.sync()
+        try:
+            if offset == self.upload.length:
+                return self._complete()
+            assert self.writer is not None
+            self.writer.sync()
+        except OSError as exc:
+            raise storage_error(exc) from exc
         self.writer.close()
         self.writer = None
         tail = _seal_tail(self.data_key, self.upload.id, bytes(self.held[: self.filled]))
         self.service._release(
             self.upload.id,
+            self.holder,
             offset=offset,
             tail=tail,
             updated_at=self.service.clock(),
@@ -360,18 +430,23 @@ class TusAppend:
         goes."""
         self.failed = True
         self.service.store.delete_staging(self.upload.blob_key)
-        self.service._release(self.upload.id, state="failed", expires_at=self.service.clock())
+        self.service._release(
+            self.upload.id, self.holder, state="failed", expires_at=self.service.clock()
+        )
 
     def rollback(self) -> None:
-        """Nothing of this request is kept: the staged blob goes back to where it was."""
+        """Nothing of this request is kept: the staged blob goes back to where it was
+        (which also gives back the space of a write that filled the disk)."""
         if self.failed:
             return
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        if self.lost:
+            return  # the blob is another request's now
         writer = self.service.store.open_staging(self.upload.blob_key, self.start_size)
         writer.close()
-        self.service._release(self.upload.id)
+        self.service._release(self.upload.id, self.holder)
 
     def _complete(self) -> CreatedUpload:
         assert self.writer is not None
@@ -403,6 +478,7 @@ class TusAppend:
         service.store.commit_staging(upload.blob_key)
         actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
         try:
+            ring = service.keys.for_wrapping()  # both tokens under one key: one wrapped_by
             created = service.files.register_upload(blob, options, actor)
             if upload.options.get(PASSWORD_HASH):
                 created = service.files.set_password_hash(created, upload.options[PASSWORD_HASH])
@@ -411,9 +487,9 @@ class TusAppend:
             self._fail()
             raise
         now = service.clock()
-        ring = service.keys.for_wrapping()  # both tokens under one key: one wrapped_by
         service._release(
             upload.id,
+            self.holder,
             offset=upload.length,
             tail=None,
             state="complete",

@@ -79,7 +79,14 @@ def maintenance_jobs(
     tus: TusService,
 ) -> list[Job]:
     return [
-        Job("expire_tus", interval, lambda: f"removed {tus.sweep()} expired tus upload(s)"),
+        Job(
+            "expire_tus",
+            interval,
+            lambda: (
+                f"removed {tus.sweep(timedelta(seconds=files.settings.orphan_grace))} "
+                "expired or orphan tus upload(s)"
+            ),
+        ),
         # Queued URL imports start at once: the API wakes the runner when it queues one.
         Job("url_imports", timedelta(seconds=1), lambda: imports.run_pending()),
         Job(

@@ -86,6 +86,10 @@ class BlobStore(ABC):
     def delete_staging(self, key: str) -> None:
         """Idempotent."""
 
+    @abstractmethod
+    def iter_staging(self) -> Iterator[tuple[str, BlobStat]]:
+        """Every staged blob, with the time it was last written to (for the orphan sweep)."""
+
     def put(self, key: str, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         with self.open_writer(key) as writer:
             for chunk in chunks:

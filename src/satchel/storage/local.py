@@ -196,6 +196,15 @@ class LocalBlobStore(BlobStore):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._staged(key))
 
+    def iter_staging(self) -> Iterator[tuple[str, BlobStat]]:
+        for entry in _entries(self.staging):
+            if not BLOB_KEY_RE.fullmatch(entry.name):
+                continue
+            try:
+                yield entry.name, _blob_stat(entry.stat(follow_symlinks=False))
+            except FileNotFoundError:  # committed or deleted meanwhile
+                continue
+
     def path_of(self, key: str) -> Path:
         check_key(key)
         return self.blobs / key[:2] / key[2:4] / key

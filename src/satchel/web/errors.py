@@ -9,9 +9,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from satchel.core.tus import ChecksumMismatch
 from satchel.errors import (
     BadRequest,
+    ChecksumMismatch,
     Conflict,
     Forbidden,
     Gone,
@@ -25,6 +25,7 @@ from satchel.errors import (
     ServiceUnavailable,
     TooLarge,
     Unauthorized,
+    UploadLocked,
 )
 from satchel.web.http import wants_html
 from satchel.web.templates import render
@@ -59,7 +60,7 @@ def status_of(error: SatchelError) -> int:
 def error_response(request: Request, error: SatchelError) -> Response:
     status = status_of(error)
     headers = {}
-    if isinstance(error, RateLimited | ServiceUnavailable):
+    if isinstance(error, RateLimited | ServiceUnavailable | UploadLocked):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthorized) and request.url.path.startswith("/apiv1/"):
         headers["WWW-Authenticate"] = 'Bearer realm="satchel"'

@@ -18,16 +18,15 @@ from starlette.routing import Route
 
 from satchel.core.files import Actor, CreatedUpload
 from satchel.core.options import UploadOptions
-from satchel.core.tus import (
-    CHECKSUMS,
-    Checksum,
-    ChecksumMismatch,
-    TusAppend,
-    parse_metadata,
-    upload_fields,
-)
+from satchel.core.tus import CHECKSUMS, Checksum, TusAppend, parse_metadata, upload_fields
 from satchel.db.models import StoredFile, TusUpload
-from satchel.errors import BadRequest, PreconditionFailed, SatchelError, TooLarge
+from satchel.errors import (
+    BadRequest,
+    ChecksumMismatch,
+    PreconditionFailed,
+    SatchelError,
+    TooLarge,
+)
 from satchel.web.errors import error_response
 from satchel.web.public.uploads import (
     check_quota,
