@@ -58,13 +58,64 @@ def test_head_gives_headers_without_body_and_does_not_count(client: TestClient) 
     assert client.get(url).content == b"abcdef"
 
 
-def test_resumed_range_does_not_count(client: TestClient) -> None:
-    result = upload(client, b"abcdef", max_downloads="2")
+def test_resumed_range_of_an_unlimited_file_does_not_count(client: TestClient) -> None:
+    result = upload(client, b"abcdef")
     url = path_of(result["download_url"])
-    client.get(url, headers={"Range": "bytes=2-"})
+    assert client.get(url, headers={"Range": "bytes=2-"}).content == b"cdef"
+    client.app.state.satchel.files.counter.flush()  # type: ignore[attr-defined]
     assert client.get(result["redirect"]).json()["downloads"] == 0
     client.get(url, headers={"Range": "bytes=0-1"})
+    client.app.state.satchel.files.counter.flush()  # type: ignore[attr-defined]
     assert client.get(result["redirect"]).json()["downloads"] == 1
+
+
+def test_on_a_limited_file_a_range_counts_unless_it_resumes_a_counted_download(
+    client: TestClient,
+) -> None:
+    result = upload(client, b"abcdef", max_downloads="2")
+    url = path_of(result["download_url"])
+    first = client.get(url, headers={"Range": "bytes=0-1"})
+    assert (first.status_code, first.content) == (206, b"ab")
+    assert client.get(result["redirect"]).json()["downloads"] == 1
+    # The rest of that download, tied to it by its ETag: not counted again.
+    resumed = client.get(url, headers={"Range": "bytes=2-", "If-Range": first.headers["etag"]})
+    assert (resumed.status_code, resumed.content) == (206, b"cdef")
+    assert client.get(result["redirect"]).json()["downloads"] == 1
+    # A made-up validator resumes nothing: the whole body, as a new download (the last one).
+    forged = first.headers["etag"][:-5] + 'beef"'
+    whole = client.get(url, headers={"Range": "bytes=1-", "If-Range": forged})
+    assert (whole.status_code, whole.content) == (200, b"abcdef")
+    assert whole.headers["etag"] != first.headers["etag"]
+    # Used up and sent whole: nothing more, not even the first download's resumption.
+    assert client.get(url, headers={"Range": "bytes=3-"}).status_code == 410
+    late = client.get(url, headers={"Range": "bytes=4-", "If-Range": first.headers["etag"]})
+    assert late.status_code == 410
+
+
+def test_a_range_of_a_one_time_file_is_its_one_download(client: TestClient) -> None:
+    result = upload(client, b"0123456789", max_downloads="1")
+    url = path_of(result["download_url"])
+    taken = client.get(url, headers={"Range": "bytes=1-"})
+    assert (taken.status_code, taken.content) == (206, b"123456789")
+    for first_byte in (1, 0, 5):
+        again = client.get(url, headers={"Range": f"bytes={first_byte}-"})
+        assert again.status_code == 410, first_byte
+
+
+def test_a_cut_final_download_can_still_be_resumed(client: TestClient) -> None:
+    """The download that used up the limit ended early: the link is dead for others, but
+    that download's own rest still comes, and then the body goes."""
+    data = os.urandom(3 << 20)
+    result = upload(client, data, max_downloads="1")
+    url = path_of(result["download_url"])
+    with client.stream("GET", url) as response:
+        etag = response.headers["etag"]
+        got = next(response.iter_bytes())  # and the client goes away
+    assert client.get(url).status_code == 410
+    rest = client.get(url, headers={"Range": f"bytes={len(got)}-", "If-Range": etag})
+    assert rest.status_code == 206
+    assert got + rest.content == data
+    assert client.get(url, headers={"Range": "bytes=0-", "If-Range": etag}).status_code == 410
 
 
 def test_download_limit_gives_410_and_removes_the_file(client: TestClient) -> None:

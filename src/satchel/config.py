@@ -233,6 +233,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("default_expiry", "1d", parse_duration, "Expiry of an upload that asks for none."),
     Setting("max_expiry", "7d", parse_duration, "Longest expiry a temporary upload may ask for."),
+    Setting(
+        "download_resume_window",
+        "6h",
+        parse_duration,
+        "How long a counted download of a file with a download limit may be resumed (Range with If-Range).",
+    ),
     Setting("rate_limits_enabled", True, parse_bool, "Turn per-endpoint rate limits on or off."),
     Setting(
         "rate_limits",

@@ -91,7 +91,21 @@ class DownloadPlan:
     end: int
     partial: bool
     counted: bool
-    final: bool  # this download used up the last allowed one: delete the file when it ends
+    # This download used up the last allowed one and runs to the end: once it has ended
+    # whole, the body goes.
+    final: bool
+    etag: str = ""
+
+    @property
+    def tag(self) -> str:
+        return self.etag or plain_etag(self.file)
+
+
+def plain_etag(record: StoredFile) -> str:
+    return f'"{record.uuid}"'
+
+
+RESUME_PURPOSE = b"download-resume"
 
 
 class FileService:
@@ -193,18 +207,69 @@ class FileService:
         password: str | None,
         byte_range: ByteRange | None,
         counts: bool,
+        if_range: str | None = None,
     ) -> DownloadPlan:
-        """``public_id`` may be the record of an earlier ``lookup``."""
+        """``public_id`` may be the record of an earlier ``lookup``. On a file with a download
+        limit every GET counts, a range too, unless it resumes a counted download: the ETag
+        of that download's answer, sent back in If-Range, is what proves it."""
         found = self.lookup(public_id) if isinstance(public_id, str) else public_id
+        if (
+            byte_range is not None
+            and found.max_downloads is not None
+            and self._resumes(found, if_range)
+        ):
+            return self._resumption(found, actor, password, byte_range)
+        if if_range is not None and if_range != plain_etag(found):
+            byte_range = None  # a validator that does not match: the whole body (RFC 9110)
         record = self._servable(found)
         self._check_access(record, actor, password)
         start, end = byte_range.resolve(record.size) if byte_range else (0, record.size)
         partial = byte_range is not None
-        if not counts or start != 0:
+        limited = record.max_downloads is not None
+        if not counts or (start != 0 and not limited):
             return DownloadPlan(record, start, end, partial, counted=False, final=False)
         downloads = self._count_download(record)
-        final = record.max_downloads is not None and downloads >= record.max_downloads
-        return DownloadPlan(record, start, end, partial, counted=True, final=final)
+        if not limited:
+            return DownloadPlan(record, start, end, partial, counted=True, final=False)
+        assert record.max_downloads is not None
+        final = downloads >= record.max_downloads and end == record.size
+        etag = self._resume_tag(record, downloads)
+        return DownloadPlan(record, start, end, partial, counted=True, final=final, etag=etag)
+
+    def _resume_tag(self, record: StoredFile, download: int) -> str:
+        """The ETag of the ``download``-th download: for ``download_resume_window`` it lets
+        that download, and no other, go on."""
+        window = timedelta(seconds=self.settings.download_resume_window)
+        claim = f"{record.uuid}.{download}.{int((self.clock() + window).timestamp())}"
+        return f'"{claim}.{self.keys.sign(RESUME_PURPOSE, claim.encode())[:32]}"'
+
+    def _resumes(self, record: StoredFile, if_range: str | None) -> bool:
+        parts = (if_range or "").strip('"').split(".")
+        if len(parts) != 4 or parts[0] != record.uuid or not parts[2].isdigit():
+            return False
+        if int(parts[2]) < self.clock().timestamp():
+            return False
+        return self.keys.verify(RESUME_PURPOSE, ".".join(parts[:3]).encode(), parts[3], 32)
+
+    def _resumption(
+        self, record: StoredFile, actor: Actor, password: str | None, byte_range: ByteRange
+    ) -> DownloadPlan:
+        """The rest of a counted download: not counted again, and served even after the
+        download limit was reached, as long as the body is still there."""
+        if record.trashed_at is not None or (
+            record.expires_at is not None and record.expires_at <= self.clock()
+        ):
+            raise NotFound()
+        self._check_access(record, actor, password)
+        try:
+            self.store.stat(record.blob_key)
+        except FileNotFoundError:
+            raise Gone() from None
+        start, end = byte_range.resolve(record.size)
+        used_up = record.max_downloads is not None and record.downloads >= record.max_downloads
+        return DownloadPlan(
+            record, start, end, partial=True, counted=False, final=used_up and end == record.size
+        )
 
     def plan_owner_download(self, token: str, actor: Actor) -> DownloadPlan:
         """The management token's holder may fetch the file even when it is private."""
@@ -229,9 +294,13 @@ class FileService:
         data_key = self.keys.unwrap(record.wrapped_key)
         return decrypt_range(self.store, record.blob_key, data_key, record.size, start, end)
 
-    def finish_final_download(self, file_id: int) -> None:
-        """The download that used up the limit has ended: now the body can go."""
+    def finish_final_download(self, file_id: int, whole: bool = True) -> None:
+        """The download that used up the limit has ended: its link is dead now, and the body
+        goes once it was sent whole (cut short, it stays for its resumption until the expiry
+        job removes used-up files)."""
         self._mark_gone(file_id)
+        if not whole:
+            return
         with self.db.read() as session:
             blob_key = session.scalar(select(StoredFile.blob_key).where(StoredFile.id == file_id))
         if blob_key is not None:

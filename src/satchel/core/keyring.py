@@ -96,13 +96,14 @@ class MasterKeys:
         key = ring.derived(ring.primary_fingerprint, purpose)
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
-    def verify(self, purpose: bytes, message: bytes, mac: str) -> bool:
-        """Whether ``mac`` is ``sign(purpose, message)`` under any key of the ring."""
+    def verify(self, purpose: bytes, message: bytes, mac: str, length: int = 64) -> bool:
+        """Whether ``mac`` is (the first ``length`` hex digits of) ``sign(purpose, message)``
+        under any key of the ring."""
         ring = self._ring or self.for_wrapping()
         found = False
         for key_id in ring.fingerprints:
             expected = hmac.new(ring.derived(key_id, purpose), message, hashlib.sha256)
-            found |= hmac.compare_digest(expected.hexdigest(), mac)
+            found |= hmac.compare_digest(expected.hexdigest()[:length], mac)
         return found
 
     # -- loading --------------------------------------------------------------------------

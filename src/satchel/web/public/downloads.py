@@ -61,8 +61,7 @@ async def _serve(request: Request, public_id: str) -> Response:
     if not is_uuid4(public_id):
         raise NotFound()
     byte_range = parse_range(request.headers.get("range"))
-    if byte_range and request.headers.get("if-range") not in (None, f'"{public_id}"'):
-        byte_range = None
+    if_range = request.headers.get("if-range")
     password = request.query_params.get("pw")
     is_get = request.method == "GET"
     try:
@@ -82,7 +81,7 @@ async def _serve(request: Request, public_id: str) -> Response:
             # A local SQLite read takes tenths of a millisecond, less than a thread hop; a
             # small public file without limit is then served without leaving the event loop.
             target = state.files.lookup(public_id)
-        args = (state, target, actor, password, byte_range, is_get)
+        args = (state, target, actor, password, byte_range, is_get, if_range)
         if isinstance(target, StoredFile) and _cheap(target):
             plan, body = _plan_and_read(*args)
         else:
@@ -114,9 +113,10 @@ def _plan_and_read(
     password: str | None,
     byte_range: ByteRange | None,
     is_get: bool,
+    if_range: str | None,
 ) -> tuple[DownloadPlan, bytes | None]:
     """One worker-thread hop for the common case of a small file: look up, count, read."""
-    plan = state.files.plan_download(public_id, actor, password, byte_range, is_get)
+    plan = state.files.plan_download(public_id, actor, password, byte_range, is_get, if_range)
     if is_get and plan.end - plan.start <= INLINE_BYTES:
         return plan, _read_all(state, plan)
     return plan, None
@@ -154,13 +154,17 @@ def _read_all(state: AppState, plan: DownloadPlan) -> bytes:
 async def _stream(
     state: AppState, plan: DownloadPlan, pieces: Iterator[bytes]
 ) -> AsyncIterator[bytes]:
+    whole = False
     try:
         while batch := await asyncio.to_thread(_take, pieces, PIECES_PER_HOP):
             for piece in batch:
                 yield piece
+        whole = True
     finally:
         if plan.final:
-            await asyncio.shield(asyncio.to_thread(state.files.finish_final_download, plan.file.id))
+            await asyncio.shield(
+                asyncio.to_thread(state.files.finish_final_download, plan.file.id, whole)
+            )
 
 
 def _take(pieces: Iterator[bytes], count: int) -> list[bytes]:
@@ -173,7 +177,7 @@ def _headers(plan: DownloadPlan) -> dict[str, str]:
         "Content-Type": record.content_type if not record.is_e2e else "application/octet-stream",
         "Content-Length": str(plan.end - plan.start),
         "Content-Disposition": content_disposition(record.name),
-        "ETag": f'"{record.uuid}"',
+        "ETag": plan.tag,
         "Last-Modified": record.created_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
         "Accept-Ranges": "bytes",
         "Cache-Control": "private, no-cache",
