@@ -39,6 +39,7 @@ TABLES = (
     "tus_uploads",
     "users",
     "key_ring",
+    "failed_guesses",
 )
 
 

@@ -9,12 +9,15 @@ from satchel.config import ConfigError, Settings, load_settings
 from satchel.core.accounts import AccountService, NewUser
 from satchel.db.engine import Database
 from satchel.errors import BadRequest, Conflict, NotFound
+from satchel.web.state import guess_limiter
 
 
 @pytest.fixture
 def accounts(settings: Settings) -> AccountService:
     db = Database(settings.sqlalchemy_url)
-    yield AccountService(db, settings.packages, settings.default_package)  # type: ignore[misc]
+    yield AccountService(
+        db, settings.packages, settings.default_package, guess_limiter(settings, db)
+    )  # type: ignore[misc]
     db.dispose()
 
 

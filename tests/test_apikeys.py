@@ -12,6 +12,7 @@ from satchel.core.apikeys import ApiKeyService, KeyChanges, hash_secret
 from satchel.db.engine import Database
 from satchel.db.models import ApiKey, User
 from satchel.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from satchel.web.state import guess_limiter
 
 
 @pytest.fixture
@@ -23,7 +24,9 @@ def db(settings: Settings) -> Iterator[Database]:
 
 @pytest.fixture
 def users(db: Database, settings: Settings) -> tuple[User, User]:
-    accounts = AccountService(db, settings.packages, settings.default_package)
+    accounts = AccountService(
+        db, settings.packages, settings.default_package, guess_limiter(settings, db)
+    )
     return accounts.create_user(NewUser("alice", "password1")), accounts.create_user(
         NewUser("bob", "password1")
     )
@@ -60,10 +63,14 @@ def test_authentication_errors_are_distinct(
     for authorization, ip, permission, error, message in cases:
         with pytest.raises(error, match=message):
             keys.authenticate(authorization, ip, permission)
-    AccountService(db, settings.packages, "free").set_api_access("alice", False)
+    AccountService(db, settings.packages, "free", guess_limiter(settings, db)).set_api_access(
+        "alice", False
+    )
     with pytest.raises(Forbidden, match="API access is disabled"):
         keys.authenticate(header, "192.0.2.1", "read")
-    AccountService(db, settings.packages, "free").set_api_access("alice", True)
+    AccountService(db, settings.packages, "free", guess_limiter(settings, db)).set_api_access(
+        "alice", True
+    )
     keys.revoke(users[0], created.key.id)
     with pytest.raises(Unauthorized, match="revoked"):
         keys.authenticate(header, "192.0.2.1", "read")

@@ -182,7 +182,7 @@ def test_password_protected_folder(client: TestClient) -> None:
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
     expected = hashlib.sha256(
-        f"folder:{folder.share_code}:{folder.access_password}".encode()
+        f"folder:{folder.share_code}:{folder.access_password_hash}".encode()
     ).hexdigest()
     assert client.cookies["satchel_folder"] == expected
 

@@ -140,12 +140,14 @@ def _invite_lifetime(value: str) -> timedelta | None:
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
-    from satchel.db.engine import Database
+    from satchel.web.state import guess_limiter
 
-    db = Database(settings.sqlalchemy_url)
+    db = _database(settings)
     try:
         db.migrate()
-        yield AccountService(db, settings.packages, settings.default_package)
+        yield AccountService(
+            db, settings.packages, settings.default_package, guess_limiter(settings, db)
+        )
     finally:
         db.dispose()
 

@@ -125,6 +125,14 @@ def parse_database_url(value: Any) -> str:
     return text
 
 
+def parse_rate(value: Any) -> str:
+    from limits import parse
+
+    text = str(value).strip()
+    parse(text)
+    return text
+
+
 @dataclass(frozen=True)
 class RateLimit:
     guest: str
@@ -251,6 +259,12 @@ SETTINGS: tuple[Setting, ...] = (
         "memory://",
         parse_str,
         "Storage URI of the `limits` package (memory:// or redis://host:port).",
+    ),
+    Setting(
+        "password_guesses",
+        "10/minute",
+        parse_rate,
+        "Wrong passwords per file, folder or account and per client before 429 (`0/minute`: no limit).",
     ),
     Setting(
         "trusted_proxies",

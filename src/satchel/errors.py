@@ -112,3 +112,7 @@ class UploadLocked(Conflict):
     def __init__(self, retry_after: int, message: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
+
+
+class WrongPassword(Forbidden):
+    message = "Wrong password"

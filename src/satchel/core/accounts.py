@@ -8,13 +8,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from satchel.core.guesses import GuessLimiter
+from satchel.core.ids import hash_token
 from satchel.core.packages import Package
 from satchel.core.passwords import hash_password, verify_password
 from satchel.db.engine import Database
-from satchel.db.models import User, utcnow
+from satchel.db.models import User, UserSession, V2Token, utcnow
 from satchel.errors import BadRequest, Conflict, NotFound
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
@@ -46,11 +48,13 @@ class AccountService:
         db: Database,
         packages: Mapping[str, Package],
         default_package: str,
+        guesses: GuessLimiter,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.packages = packages
         self.default_package = default_package
+        self.guesses = guesses
         self.clock = clock
 
     def create_user(self, new: NewUser) -> User:
@@ -79,12 +83,20 @@ class AccountService:
         return user
 
     def authenticate(self, username: str, password: str, ip: str | None = None) -> User | None:
-        """The user when name and password match and the account is enabled, else None."""
+        """The user when name and password match and the account is enabled, else None.
+        Wrong passwords count against the account and the address (RateLimited past the
+        limit, whether or not the account exists)."""
+        scopes = [f"account:{username.strip().lower()[:64]}"] + ([f"ip:{ip}"] if ip else [])
+        self.guesses.check(*scopes)
         user = self.find(username)
         if user is None:
             verify_password(_dummy_hash(), password)
+            self.guesses.failed(*scopes)
             return None
-        if not verify_password(user.password_hash, password) or user.is_disabled:
+        if not verify_password(user.password_hash, password):
+            self.guesses.failed(*scopes)
+            return None
+        if user.is_disabled:
             return None
         with self.db.write() as session:
             session.execute(
@@ -123,17 +135,39 @@ class AccountService:
         return self._change(username, package=self._checked_package(package))
 
     def set_disabled(self, username: str, disabled: bool) -> User:
-        return self._change(username, is_disabled=disabled)
+        user = self._change(username, is_disabled=disabled)
+        if disabled:
+            self.end_credentials(user.id)
+        return user
 
     def set_api_access(self, username: str, enabled: bool) -> User:
         return self._change(username, api_enabled=enabled)
 
-    def change_password(self, username: str, old: str, new: str) -> None:
+    def change_password(
+        self, username: str, old: str, new: str, keep_session: str | None = None
+    ) -> None:
+        """Every login and /api/v2 token of the user ends with the old password, but for the
+        browser session ``keep_session`` that made the change."""
         user = self.get(username)
+        scope = f"account:{user.username_key}"
+        self.guesses.check(scope)
         if not verify_password(user.password_hash, old):
+            self.guesses.failed(scope)
             raise BadRequest("The current password is wrong")
         _check_password(new)
         self._change(username, password_hash=hash_password(new))
+        self.end_credentials(user.id, keep_session)
+
+    def end_credentials(self, user_id: int, keep_session: str | None = None) -> None:
+        """Ends the user's browser sessions (all but ``keep_session``) and /api/v2 tokens;
+        API keys are credentials of their own and stay (a disabled account's keys are
+        refused anyway)."""
+        sessions = delete(UserSession).where(UserSession.user_id == user_id)
+        if keep_session is not None:
+            sessions = sessions.where(UserSession.token_hash != hash_token(keep_session))
+        with self.db.write() as session:
+            session.execute(sessions)
+            session.execute(delete(V2Token).where(V2Token.user_id == user_id))
 
     def _change(self, username: str, **values: object) -> User:
         user = self.get(username)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from satchel.core.files import Actor, FileService
 from satchel.core.ids import hash_token, new_short_code
 from satchel.core.names import make_unique, safe_content_type, safe_filename
+from satchel.core.passwords import hash_password
 from satchel.db.models import Folder, StoredFile
 from satchel.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
 
@@ -37,7 +38,7 @@ NOT_IN_TRASH = "Not in the trash"
 @dataclass(frozen=True)
 class FolderSharing:
     is_public: int = 0  # 0 private, 1 unlisted, 2 public
-    access_password: str | None = None  # MD5 hex
+    access_password_md5: str | None = None  # as /api/v2 sends it; only a hash of it is kept
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class DriveService:
                 name=unique,
                 created_at=self.now(),
                 is_public=sharing.is_public if sharing else 0,
-                access_password=sharing.access_password if sharing else None,
+                access_password_hash=_password_hash(sharing),
                 share_code=new_short_code(SHARE_CODE_LENGTH),
             )
             session.add(folder)
@@ -521,7 +522,7 @@ class DriveService:
                 values["name"] = _unique_name(session, Folder, owner_id, parent, name, folder_id)
             if changes.sharing is not None:
                 values["is_public"] = changes.sharing.is_public
-                values["access_password"] = changes.sharing.access_password
+                values["access_password_hash"] = _password_hash(changes.sharing)
             elif changes.is_public is not None:
                 values["is_public"] = changes.is_public
             session.execute(update(Folder).where(Folder.id == folder_id).values(**values))
@@ -623,6 +624,12 @@ class DriveService:
             fresh = session.get(StoredFile, record.id)
         assert fresh is not None
         return fresh
+
+
+def _password_hash(sharing: FolderSharing | None) -> str | None:
+    if sharing is None or not sharing.access_password_md5:
+        return None
+    return hash_password(sharing.access_password_md5.lower())
 
 
 def _drive_files(owner_id: int) -> ColumnElement[bool]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from satchel.config import Settings
 from satchel.core.counters import DownloadCounter
 from satchel.core.expiry import expiry_time
+from satchel.core.guesses import GuessLimiter, client_scope
 from satchel.core.ids import hash_token, new_manage_token, new_public_id, new_short_code
 from satchel.core.ingest import IngestedBlob
 from satchel.core.keyring import MasterKeys
@@ -32,6 +32,7 @@ from satchel.errors import (
     PasswordRequired,
     RangeNotSatisfiable,
     Unauthorized,
+    WrongPassword,
 )
 from satchel.storage.base import BlobStore
 
@@ -115,12 +116,14 @@ class FileService:
         store: BlobStore,
         keys: MasterKeys,
         settings: Settings,
+        guesses: GuessLimiter,
         clock: Clock = utcnow,
     ) -> None:
         self.db = db
         self.store = store
         self.keys = keys
         self.settings = settings
+        self.guesses = guesses
         self.clock = clock
         self.counter = DownloadCounter(db, lambda: self.clock())
         # Set by the drive: the free name for a drive file in a folder ("a (2).txt").
@@ -332,27 +335,38 @@ class FileService:
         if not record.is_public and not is_owner:
             raise Forbidden("This file is private")
         if record.folder_id is not None and not is_owner:
-            self._check_folder_password(record.folder_id, password)
+            self._check_folder_password(record.folder_id, password, actor)
         if record.password_hash and not is_owner:
             if not password:
                 raise PasswordRequired()
-            if not verify_password(record.password_hash, password):
-                raise Forbidden("Wrong password")
+            self.check_password(record.password_hash, password, f"file:{record.id}", actor)
 
-    def _check_folder_password(self, folder_id: int, password: str | None) -> None:
-        """A file in a folder with an access password (/api/v2's MD5) asks for that password
-        on its own links too: the folder's password protects what is in it."""
-        with self.db.connect() as conn:
-            md5 = conn.execute(
-                select(Folder.access_password).where(Folder.id == folder_id)
-            ).scalar()
-        if not md5:
+    def check_password(self, stored_hash: str, password: str, scope: str, actor: Actor) -> None:
+        """WrongPassword, counted against ``scope`` and the client; RateLimited once either
+        has had too many wrong guesses."""
+        client = client_scope(actor.user_id, actor.ip)
+        self.guesses.check(scope, client)
+        if not verify_password(stored_hash, password):
+            self.guesses.failed(scope, client)
+            raise WrongPassword()
+
+    def check_folder_password(self, folder: Folder, password: str | None, actor: Actor) -> None:
+        """A folder's access password, as typed: the MD5 /api/v2 clients send is what its
+        stored hash is of."""
+        if folder.access_password_hash is None:
             return
         if not password:
             raise PasswordRequired("This file is in a password-protected folder")
         given = hashlib.md5(password.encode(), usedforsecurity=False).hexdigest()
-        if not hmac.compare_digest(given, md5.lower()):
-            raise Forbidden("Wrong password")
+        self.check_password(folder.access_password_hash, given, f"folder:{folder.id}", actor)
+
+    def _check_folder_password(self, folder_id: int, password: str | None, actor: Actor) -> None:
+        """A file in a folder with an access password asks for that password on its own
+        links too: the folder's password protects what is in it."""
+        with self.db.read() as session:
+            folder = session.get(Folder, folder_id)
+        if folder is not None:
+            self.check_folder_password(folder, password, actor)
 
     def downloads_of(self, record: StoredFile) -> int:
         return record.downloads + self.counter.pending(record.id)

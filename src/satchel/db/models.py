@@ -162,7 +162,9 @@ class Folder(Base):
     trashed_with: Mapped[int | None] = mapped_column(BigInteger)
     # Sharing: 0 private, 1 unlisted (by link), 2 public (also in the site's folder search).
     is_public: Mapped[int] = mapped_column(Integer, default=0)
-    access_password: Mapped[str | None] = mapped_column(String(32))  # MD5 hex, as /api/v2 sends it
+    # /api/v2 sends an MD5 of the password (and the page makes one of what is typed): only a
+    # slow salted hash (Argon2) of that MD5 is kept.
+    access_password_hash: Mapped[str | None] = mapped_column(String(255))
     share_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -283,3 +285,15 @@ class KeyRingState(Base):
     version: Mapped[int] = mapped_column(Integer)
     primary_key_id: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FailedGuess(Base):
+    """A wrong password for a file, folder or account (core.guesses)."""
+
+    __tablename__ = "failed_guesses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(96))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_failed_guesses_scope_at", "scope", "at"),)

@@ -101,6 +101,11 @@ def maintenance_jobs(
             max(interval, timedelta(minutes=10)),
             lambda: f"ended {sessions.sweep()} session(s)",
         ),
+        Job(
+            "sweep_failed_guesses",
+            max(interval, timedelta(minutes=10)),
+            lambda: f"forgot {files.guesses.sweep()} failed password guess(es)",
+        ),
         Job("sweep_temp", interval, lambda: sweep_temp(files)),
         Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),
     ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from limits import parse
 from starlette.requests import Request
 
 from satchel.config import Settings
@@ -16,6 +17,7 @@ from satchel.core.accounts import AccountService
 from satchel.core.apikeys import ApiKeyService
 from satchel.core.drive import DriveService
 from satchel.core.files import Actor, FileService
+from satchel.core.guesses import GuessLimiter
 from satchel.core.imports import UrlImportService
 from satchel.core.keyring import MasterKeys
 from satchel.core.packages import Package
@@ -89,6 +91,11 @@ def key_source(settings: Settings) -> Callable[[], list[str]]:
     return lambda: load_or_create_keyfile(path)
 
 
+def guess_limiter(settings: Settings, db: Database) -> GuessLimiter:
+    limit = parse(settings.password_guesses)
+    return GuessLimiter(db, limit.amount, timedelta(seconds=limit.get_expiry()))
+
+
 def open_database(settings: Settings) -> Database:
     return Database(
         settings.sqlalchemy_url,
@@ -110,10 +117,11 @@ def build_state(settings: Settings) -> AppState:
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = open_database(settings)
     store = open_store(settings.storage, Path(data))
-    files = FileService(db, store, MasterKeys(db, key_source(settings)), settings)
+    guesses = guess_limiter(settings, db)
+    files = FileService(db, store, MasterKeys(db, key_source(settings)), settings, guesses)
     drive = DriveService(files)
     sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
-    accounts = AccountService(db, settings.packages, settings.default_package)
+    accounts = AccountService(db, settings.packages, settings.default_package, guesses)
     v2auth = V2AuthService(db)
     imports = UrlImportService(drive, accounts)
     tus = TusService(files, timedelta(seconds=settings.tus_expiry))

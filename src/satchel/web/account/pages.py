@@ -73,9 +73,10 @@ async def change_password(request: Request, who: SignedIn, fields: dict[str, str
     # The current password is checked: as many guesses as at the login form, no more.
     await who.state.limiter.hit("login", who.actor)
     current, new = fields.get("current_password", ""), fields.get("new_password", "")
-    await asyncio.to_thread(who.state.accounts.change_password, who.user.username, current, new)
     keep = request.cookies.get(SESSION_COOKIE)
-    await asyncio.to_thread(who.state.sessions.end_all, who.user.id, keep)
+    await asyncio.to_thread(
+        who.state.accounts.change_password, who.user.username, current, new, keep
+    )
     if wants_html(request):
         return see_other("/account?done=password")
     return JSONResponse({"success": True})

@@ -162,10 +162,10 @@ async def _folder(state: AppState, user: User, folder_id: int | None, message: s
 
 
 async def _folder_json(
-    state: AppState, folder: Folder, with_password: bool = True
+    state: AppState, folder: Folder, with_password: bool = True, sent_md5: str | None = None
 ) -> dict[str, Any]:
     stats = await asyncio.to_thread(state.drive.folder_stats, folder)
-    return shapes.folder_data(state, folder, stats, with_password)
+    return shapes.folder_data(state, folder, stats, with_password, sent_md5)
 
 
 async def _file_json(state: AppState, record: StoredFile) -> dict[str, Any]:
@@ -505,7 +505,8 @@ async def folder_create(
         folder = await asyncio.to_thread(state.drive.create_folder, user.id, name, parent, sharing)
     except SatchelError as exc:
         raise V2Error(exc.detail) from None
-    return {"response": "Folder successfully created.", "data": await _folder_json(state, folder)}
+    data = await _folder_json(state, folder, sent_md5=sharing.access_password_md5)
+    return {"response": "Folder successfully created.", "data": data}
 
 
 async def folder_listing(
@@ -583,7 +584,9 @@ async def folder_edit(
         edited = await asyncio.to_thread(state.drive.edit_folder, user.id, folder.id, changes)
     except SatchelError as exc:
         raise V2Error(exc.detail) from None
-    return {"response": "Folder successfully updated.", "data": await _folder_json(state, edited)}
+    sent = sharing.access_password_md5 if sharing is not None else None
+    data = await _folder_json(state, edited, sent_md5=sent)
+    return {"response": "Folder successfully updated.", "data": data}
 
 
 async def folder_delete(

@@ -121,8 +121,17 @@ def folder_url(state: AppState, folder: Folder) -> str:
     return state.url(f"/folder/{folder.share_code}/{quote(slug, safe='')}")
 
 
+# A folder's password is kept only as a salted hash: the MD5 that set it can be echoed in the
+# answer of that very request, and after that the field only says that there is one.
+MASKED_PASSWORD = "*" * 32
+
+
 def folder_data(
-    state: AppState, folder: Folder, stats: FolderStats, with_password: bool = True
+    state: AppState,
+    folder: Folder,
+    stats: FolderStats,
+    with_password: bool = True,
+    sent_md5: str | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(folder.id),
@@ -132,7 +141,8 @@ def folder_data(
         "isPublic": str(folder.is_public),
     }
     if with_password:
-        data["accessPassword"] = folder.access_password
+        has_password = folder.access_password_hash is not None
+        data["accessPassword"] = (sent_md5 or MASKED_PASSWORD) if has_password else None
     data.update(
         {
             "date_added": ymd(folder.created_at),

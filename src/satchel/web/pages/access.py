@@ -39,20 +39,14 @@ def open_folder(state: AppState, code: str, actor: Actor) -> Folder:
 
 
 def access_key(folder: Folder) -> str:
-    """The access cookie's value: computable by whoever knows the password, and nobody else
-    (the stored MD5 never leaves the server); it changes with the password."""
-    secret = f"folder:{folder.share_code}:{folder.access_password}"
+    """The access cookie's value: derived from the stored salted hash, which never leaves
+    the server, so nobody can make it up; it changes with the password."""
+    secret = f"folder:{folder.share_code}:{folder.access_password_hash}"
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def password_matches(folder: Folder, password: str) -> bool:
-    # MD5 because that is what /api/v2 clients store; the comparison takes the same time anyway.
-    given = hashlib.md5(password.encode(), usedforsecurity=False).hexdigest()
-    return hmac.compare_digest(given, (folder.access_password or "").lower())
-
-
 def may_open(folder: Folder, actor: Actor, cookie: str | None) -> bool:
-    if folder.access_password is None or actor.user_id == folder.owner_id:
+    if folder.access_password_hash is None or actor.user_id == folder.owner_id:
         return True
     return cookie is not None and hmac.compare_digest(cookie.encode(), access_key(folder).encode())
 

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from satchel.core.drive import FILE_NOT_FOUND, MAX_QUERY, Cursor, Page
 from satchel.core.files import Actor, DownloadPlan
 from satchel.db.models import Folder, StoredFile
-from satchel.errors import BadRequest, Forbidden, NotFound, PasswordRequired
+from satchel.errors import BadRequest, NotFound, PasswordRequired, WrongPassword
 from satchel.web.account.forms import form_page, secure_cookies, see_other
 from satchel.web.csrf import check_csrf
 from satchel.web.http import parse_range, read_small_form, wants_html
@@ -24,7 +24,6 @@ from satchel.web.pages.access import (
     may_open,
     open_folder,
     parse_id,
-    password_matches,
 )
 from satchel.web.public.downloads import respond
 from satchel.web.state import AppState
@@ -32,7 +31,6 @@ from satchel.web.templates import render
 
 PAGE_SIZE = 100
 SEARCH_LIMIT = 50
-WRONG_PASSWORD = "Wrong password"  # noqa: S105 - a message, not a secret
 
 
 async def show(request: Request) -> Response:
@@ -59,16 +57,18 @@ async def unlock(request: Request) -> Response:
     fields = await read_small_form(request)
     check_csrf(request, fields)
     folder = await asyncio.to_thread(open_folder, state, request.path_params["code"], actor)
-    if folder.access_password is not None and not password_matches(
-        folder, fields.get("password", "")
-    ):
+    try:
+        await asyncio.to_thread(
+            state.files.check_folder_password, folder, fields.get("password", ""), actor
+        )
+    except (WrongPassword, PasswordRequired):
         if not wants_html(request):
-            raise Forbidden(WRONG_PASSWORD)
+            raise WrongPassword() from None
         return _password_form(request, folder, wrong=True)
     response: Response = (
         see_other(folder_path(folder)) if wants_html(request) else JSONResponse({"success": True})
     )
-    if folder.access_password is not None:
+    if folder.access_password_hash is not None:
         response.set_cookie(
             ACCESS_COOKIE,
             access_key(folder),

@@ -13,7 +13,7 @@ from satchel.core.files import Actor, ByteRange, DownloadPlan
 from satchel.core.ids import is_uuid4
 from satchel.crypto.atrest import DEFAULT_CHUNK_SIZE
 from satchel.db.models import StoredFile
-from satchel.errors import NotFound, PasswordRequired, SatchelError
+from satchel.errors import NotFound, PasswordRequired, WrongPassword
 from satchel.web.errors import error_response
 from satchel.web.http import content_disposition, is_cli_client, parse_range, wants_html
 from satchel.web.public.views import decimal_bytes, download_url
@@ -88,8 +88,8 @@ async def _serve(request: Request, public_id: str) -> Response:
             plan, body = await asyncio.to_thread(_plan_and_read, *args)
     except PasswordRequired as exc:
         return _password_prompt(request, exc)
-    except SatchelError as exc:
-        if password and exc.detail == "Wrong password" and wants_html(request):
+    except WrongPassword:
+        if wants_html(request):
             return render(request, "password.html", {"wrong": True}, 403)
         raise
     if body is not None:
