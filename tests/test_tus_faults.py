@@ -23,7 +23,7 @@ from tests.test_tus import (
 )
 
 from satchel.core import processes
-from satchel.core.tus import LEASE
+from satchel.core.tus import LEASE, TusAppend
 from satchel.db.models import TusUpload, utcnow
 from satchel.errors import DatabaseUnavailable
 from satchel.storage.local import LocalStagingWriter
@@ -147,3 +147,46 @@ def test_the_sweep_removes_staged_blobs_no_upload_points_to(client: TestClient) 
     assert state.tus.sweep(orphan_grace=timedelta(0)) == 1
     staged = {key for key, _stat in state.files.store.iter_staging()}
     assert staged == {blob_key_of(client, kept)}
+
+
+def test_a_crash_between_commit_and_registration_is_finished_later(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = state_of(client)
+    data = payload(5000)
+    path = new_upload(client, len(data))
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process died here")
+
+    # The process dies right after the commit: none of its clean-up runs.
+    monkeypatch.setattr(state.files, "register_upload", killed)
+    monkeypatch.setattr(state.files.store, "delete", lambda key: None)
+    monkeypatch.setattr(TusAppend, "rollback", lambda self: None)
+    monkeypatch.setattr(TusAppend, "_fail", lambda self: None)
+    with pytest.raises(RuntimeError, match="died here"):
+        patch(client, path, 0, data)
+    monkeypatch.undo()
+    hold_lease(client, path, dead_local_process())
+    with state.db.read() as session:
+        row = session.get(TusUpload, path.rsplit("/", 1)[1])
+        assert row is not None
+        assert row.state == "committing"
+    # The orphan sweep keeps the committed blob: the upload still points to it.
+    assert "removed 0 orphan" in sweep_all_orphans(client)
+    result = client.get(f"{path}/result")
+    assert result.status_code == 200, result.text
+    assert client.get(result.json()["download_url"]).content == data
+    assert offset_of(client, path) == len(data)
+
+
+def sweep_all_orphans(client: TestClient) -> str:
+    from satchel.jobs.maintenance import sweep_orphans
+
+    files = state_of(client).files
+    original = files.clock
+    files.clock = lambda: original() + timedelta(days=1)  # type: ignore[method-assign]
+    try:
+        return sweep_orphans(files)
+    finally:
+        files.clock = original  # type: ignore[method-assign]

@@ -365,6 +365,7 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
         state.db.migrate()
         for job in state.jobs.jobs:
             print(f"{job.name}: {job.run()}")
+        print(f"url_imports: {state.imports.run_pending()}")
     finally:
         state.db.dispose()
     return 0

@@ -322,6 +322,24 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest time one remote URL import may take.",
     ),
     Setting(
+        "url_import_workers",
+        4,
+        parse_int,
+        "URL imports one server process runs at once (their own threads, apart from the other jobs).",
+    ),
+    Setting(
+        "url_import_per_user",
+        2,
+        parse_int,
+        "URL imports of one user that run at once: the others wait for their turn, other users' go first.",
+    ),
+    Setting(
+        "url_import_min_rate",
+        "16KiB",
+        parse_size,
+        "An import averaging fewer bytes per second than this over 30 s is given up (0: no minimum).",
+    ),
+    Setting(
         "url_import_allowed_hosts",
         [],
         parse_list,

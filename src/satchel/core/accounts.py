@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -56,6 +56,17 @@ class AccountService:
         self.default_package = default_package
         self.guesses = guesses
         self.clock = clock
+
+    def register(self, new: NewUser) -> User:
+        """Self-service registration: an email address that already belongs to an account
+        is left off the new one rather than refused, so that the answer does not tell
+        whether an address is registered (usernames are public names, and must be free)."""
+        try:
+            return self.create_user(new)
+        except Conflict:
+            if new.email is None or self.find(new.username) is not None:
+                raise
+        return self.create_user(replace(new, email=None))
 
     def create_user(self, new: NewUser) -> User:
         _check_username(new.username)

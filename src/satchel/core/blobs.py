@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from satchel.core.ids import new_blob_key
-from satchel.core.ingest import IngestedBlob
+from satchel.core.ingest import IngestedBlob, storage_error
 from satchel.crypto.atrest import EncryptingWriter, new_data_key
 from satchel.storage.base import BlobStore
 
@@ -17,13 +17,19 @@ def store_stream(
     on any error nothing is left behind."""
     key = new_blob_key()
     data_key = new_data_key()
-    writer = store.open_writer(key)
+    try:
+        writer = store.open_writer(key)
+    except OSError as exc:
+        raise storage_error(exc) from exc
     try:
         cipher = EncryptingWriter(writer, data_key)
         for chunk in chunks:
             cipher.write(chunk)
         cipher.close()
         writer.commit()
+    except OSError as exc:
+        writer.abort()
+        raise storage_error(exc) from exc
     except BaseException:
         writer.abort()
         raise

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from satchel.core.files import Actor, FileService
-from satchel.core.ids import hash_token, new_short_code
+from satchel.core.ids import hash_token, is_id, new_short_code, parse_number
 from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.core.passwords import hash_password
 from satchel.db.models import Folder, StoredFile
@@ -96,7 +96,7 @@ class Cursor:
             raise BadRequest("Invalid cursor") from None
         if kind not in ("folder", "file") or not isinstance(name, str):
             raise BadRequest("Invalid cursor")
-        if not isinstance(item_id, int):
+        if not is_id(item_id) or len(name) > 1024:
             raise BadRequest("Invalid cursor")
         return cls(kind, name, item_id)
 
@@ -104,9 +104,10 @@ class Cursor:
 def parse_limit(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    number = parse_number(text, MAX_LIMIT)
+    if number is None or number < 1:
         raise BadRequest(f"Invalid limit: a number from 1 to {MAX_LIMIT}")
-    return int(text)
+    return number
 
 
 def folder_name(raw: str) -> str:

@@ -23,7 +23,7 @@ from satchel.core.options import ManageChanges, UploadOptions
 from satchel.core.passwords import hash_password, verify_password
 from satchel.crypto.atrest import ciphertext_size, decrypt_range, decrypt_whole
 from satchel.db.engine import Database
-from satchel.db.models import Folder, StoredFile, User, utcnow
+from satchel.db.models import Folder, StoredFile, TusUpload, User, utcnow
 from satchel.errors import (
     BadRequest,
     Forbidden,
@@ -279,6 +279,27 @@ class FileService:
         record = self.get_managed(token, actor)
         return DownloadPlan(record, 0, record.size, partial=False, counted=False, final=False)
 
+    def stats(self, public_id: str, actor: Actor, password: str | None) -> StoredFile:
+        """What the stats page shows, under the same rules as the download: a private or
+        password-protected file tells nothing to whoever may not download it."""
+        record = self.lookup(public_id)
+        used_up = record.max_downloads is not None and record.downloads >= record.max_downloads
+        if record.state != "ready" or used_up:
+            raise NotFound()
+        self._check_access(self._servable(record), actor, password)
+        return record
+
+    def open_to_anyone(self, record: StoredFile) -> bool:
+        """Public, with no password of its own or of its folder: its name may be shown to
+        whoever has a link."""
+        if not record.is_public or record.password_hash:
+            return False
+        if record.folder_id is None:
+            return True
+        with self.db.read() as session:
+            folder = session.get(Folder, record.folder_id)
+        return folder is None or folder.access_password_hash is None
+
     def resolve_short_code(self, code: str) -> StoredFile:
         with self.db.read() as session:
             record = session.scalar(select(StoredFile).where(StoredFile.short_code == code))
@@ -520,5 +541,8 @@ class FileService:
         self.store.delete(blob_key)
 
     def lookup_blob_keys(self, session: Session, keys: list[str]) -> set[str]:
-        rows = session.scalars(select(StoredFile.blob_key).where(StoredFile.blob_key.in_(keys)))
-        return set(rows)
+        """Those of ``keys`` a row points to: a file's, or a tus upload's whose registration
+        a crash interrupted (it is finished when the upload is next asked for)."""
+        files = session.scalars(select(StoredFile.blob_key).where(StoredFile.blob_key.in_(keys)))
+        uploads = session.scalars(select(TusUpload.blob_key).where(TusUpload.blob_key.in_(keys)))
+        return {*files, *uploads}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 
@@ -40,3 +41,23 @@ def is_uuid4(value: str) -> bool:
         return uuid.UUID(value).version == 4 and len(value) == 36
     except ValueError:
         return False
+
+
+# Every number a client sends is range-checked before it reaches the database: the largest
+# id PostgreSQL's bigint (and SQLite's integer) holds.
+MAX_ID = 2**63 - 1
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
+def parse_number(text: str | None, maximum: int = MAX_ID) -> int | None:
+    """A decimal number of ASCII digits from 0 to ``maximum``, else None ("²" and "٣" are
+    digits to ``str.isdigit`` but not numbers here)."""
+    if text is None or not _DECIMAL.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= maximum else None
+
+
+def is_id(value: object) -> bool:
+    """An id a client may name: a JSON integer (not a boolean) from 1 to MAX_ID."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -30,8 +31,10 @@ class UrlImportService:
         self,
         drive: DriveService,
         accounts: AccountService,
+        per_user: int = 2,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.per_user = max(1, per_user)
         self.drive = drive
         self.files = drive.files
         self.db = drive.db
@@ -79,24 +82,48 @@ class UrlImportService:
     # -- the job ------------------------------------------------------------------------
 
     def run_pending(self, budget: float = 50.0) -> str:
-        """Imports queued URLs one after another for up to ``budget`` seconds."""
-        self._fail_stale()
+        """Imports queued URLs one after another, in fair order, for up to ``budget`` seconds
+        (``satchel admin run-jobs``; a server runs them in its import workers)."""
         done = 0
         deadline = time.monotonic() + budget
-        while time.monotonic() < deadline:
-            with self.db.read() as session:
-                next_id = session.scalar(
-                    select(UrlImport.id)
-                    .where(UrlImport.status == "pending")
-                    .order_by(UrlImport.id)
-                    .limit(1)
-                )
-            if next_id is None:
-                break
-            if self._claim(next_id):
-                self._run(next_id)
-                done += 1
+        while time.monotonic() < deadline and self.run_next():
+            done += 1
         return f"ran {done} URL import(s)"
+
+    def run_next(self) -> bool:
+        """Claims the next import and runs it; False when none may start now."""
+        item_id = self._claim_next()
+        if item_id is None:
+            return False
+        self._run(item_id)
+        return True
+
+    def _claim_next(self) -> int | None:
+        """Fair share: the oldest waiting import of the user with the fewest running, and
+        none of a user who already runs ``per_user``. Several workers (and instances) race
+        for it; the loser looks again."""
+        running = (
+            select(UrlImport.user_id, func.count(UrlImport.id).label("running"))
+            .where(UrlImport.status == "downloading")
+            .group_by(UrlImport.user_id)
+            .subquery()
+        )
+        busy = func.coalesce(running.c.running, 0)
+        statement = (
+            select(UrlImport.id)
+            .outerjoin(running, running.c.user_id == UrlImport.user_id)
+            .where(UrlImport.status == "pending", busy < self.per_user)
+            .order_by(busy, UrlImport.id)
+            .limit(1)
+        )
+        for _attempt in range(5):
+            with self.db.read() as session:
+                item_id = session.scalar(statement)
+            if item_id is None:
+                return None
+            if self._claim(item_id):
+                return item_id
+        return None
 
     def _claim(self, item_id: int) -> bool:
         """pending → downloading, by one worker only (several instances may race here)."""
@@ -140,6 +167,7 @@ class UrlImportService:
             timeout=float(settings.url_import_timeout),
             max_redirects=5,
             allowed_hosts=frozenset(h.lower() for h in settings.url_import_allowed_hosts),
+            min_rate=int(settings.url_import_min_rate),
         )
         progress = _Progress(self, item.id)
         with open_url(item.url, limits, progress) as fetched:
@@ -171,12 +199,12 @@ class UrlImportService:
         with self.db.write() as session:
             session.execute(update(UrlImport).where(UrlImport.id == item_id).values(**values))
 
-    def _fail_stale(self) -> None:
+    def fail_stale(self) -> str:
         """A worker that died mid-import leaves its row "downloading": fail it after twice
-        the time limit."""
+        the time limit (a maintenance job)."""
         timeout = timedelta(seconds=2 * float(self.files.settings.url_import_timeout))
         with self.db.write() as session:
-            session.execute(
+            result = session.execute(
                 update(UrlImport)
                 .where(
                     UrlImport.status == "downloading",
@@ -184,6 +212,7 @@ class UrlImportService:
                 )
                 .values(status="failed", finished_at=self.clock(), error="interrupted: try again")
             )
+        return f"failed {getattr(result, 'rowcount', 0) or 0} interrupted URL import(s)"
 
 
 class _Progress:
@@ -199,3 +228,45 @@ class _Progress:
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
             self.service._set(self.item_id, downloaded=downloaded)
+
+
+class ImportWorkers:
+    """Threads that run URL imports as they are queued, apart from the maintenance jobs: a
+    slow import delays no other user's and no expiry or sweep."""
+
+    def __init__(self, imports: UrlImportService, count: int, poll: float = 5.0) -> None:
+        self.imports = imports
+        self.count = count
+        self.poll = poll  # imports queued through another instance are found this often
+        self._woken = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for number in range(self.count):
+            thread = threading.Thread(
+                target=self._loop, name=f"satchel-import-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._woken.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.imports.run_next()
+            except Exception:
+                log.exception("URL import worker failed")
+                ran = False
+            if ran:
+                continue
+            self._woken.wait(self.poll)
+            self._woken.clear()

@@ -26,6 +26,8 @@ FILE_FIELDS = frozenset({"files", "file"})
 MAX_FIELD_SIZE = 64 * 1024
 MAX_FIELDS = 64
 MAX_FILES = 1000
+# A part's header carries its file name: a long one is reduced, not refused (names.py).
+MAX_HEADER_SIZE = 64 * 1024
 ZIP_NAME = "files.zip"
 
 
@@ -105,7 +107,11 @@ class UploadIngest:
         self.before_first_file = before_first_file
         self.max_bytes = max_bytes
         self.parser = PushMultipartParser(
-            boundary, content_length, max_header_count=16, max_segment_count=MAX_FIELDS + MAX_FILES
+            boundary,
+            content_length,
+            max_header_size=MAX_HEADER_SIZE,
+            max_header_count=16,
+            max_segment_count=MAX_FIELDS + MAX_FILES,
         )
         self.fields: dict[str, str] = {}
         self.file_bytes = 0

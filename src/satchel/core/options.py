@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from satchel.core.expiry import parse_expiry
+from satchel.core.ids import parse_number
 from satchel.errors import BadRequest
 
 _TRUE = {"true", "1", "on", "yes"}
@@ -139,9 +140,10 @@ def _parse_folder_id(value: str) -> int | None:
     text = value.strip()
     if not text or text in {"0", "null"}:
         return None
-    if not text.isdigit():
+    number = parse_number(text)
+    if number is None:
         raise BadRequest("Invalid folder_id: must be a number")
-    return int(text)
+    return number
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,24 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return fields
 
 
+STORED_METADATA = 8192  # the column's size: a longer header is stored with its name reduced
+
+
+def _shortened(metadata_header: str) -> str:
+    """The header with its file name reduced to a safe base name, as the file will be named."""
+    pairs = []
+    for pair in (p.strip() for p in metadata_header.split(",") if p.strip()):
+        key, _, encoded = pair.partition(" ")
+        if key in ("filename", "name") and encoded:
+            name = safe_filename(base64.b64decode(encoded).decode(), fallback="file")
+            pair = f"{key} {base64.b64encode(name.encode()).decode()}"
+        pairs.append(pair)
+    shortened = ",".join(pairs)
+    if len(shortened) > STORED_METADATA:
+        raise BadRequest("Upload-Metadata too long")
+    return shortened
+
+
 def _without(metadata_header: str, key: str) -> str:
     pairs = [p.strip() for p in metadata_header.split(",") if p.strip()]
     return ",".join(p for p in pairs if p.partition(" ")[0] != key)
@@ -126,6 +144,8 @@ class TusService:
         if password:
             fields[PASSWORD_HASH] = hash_password(password)
             metadata_header = _without(metadata_header, "password")
+        if len(metadata_header) > STORED_METADATA:
+            metadata_header = _shortened(metadata_header)
         data_key = new_data_key()
         now = self.clock()
         wrapped = self.keys.wrap(data_key)
@@ -173,7 +193,13 @@ class TusService:
             raise NotFound("Upload not found or expired")
         if upload.owner_id is not None and upload.owner_id != actor.user_id:
             raise Forbidden("This upload belongs to another user")
+        if upload.state == "committing" and self._abandoned(upload):
+            return self._recover(upload)
         return upload
+
+    def _abandoned(self, upload: TusUpload) -> bool:
+        held = upload.busy_until is not None and upload.busy_until > self.clock()
+        return not held or is_gone(upload.busy_by)
 
     def terminate(self, upload_id: str, actor: Actor) -> None:
         upload = self.get(upload_id, actor)
@@ -259,6 +285,67 @@ class TusService:
 
     def _sealer(self, upload: TusUpload, data_key: bytes) -> ChunkSealer:
         return ChunkSealer(data_key, upload.prefix, upload.length)
+
+    def _register(self, upload: TusUpload, data_key: bytes, holder: str | None) -> CreatedUpload:
+        """The committed blob becomes a file, exactly as ``/upload`` would make it."""
+        fields = upload_fields(upload.options)
+        options = UploadOptions.from_fields(fields, self.files.settings.max_expiry)
+        name = safe_filename(fields.get("filename", ""), fallback="file")
+        blob = IngestedBlob(
+            blob_key=upload.blob_key,
+            data_key=data_key,
+            size=upload.length,
+            name=name,
+            content_type=safe_content_type(fields.get("filetype") or None),
+            file_count=1,
+            file_names=[name],
+        )
+        actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
+        ring = self.keys.for_wrapping()  # both tokens under one key: one wrapped_by
+        created = self.files.register_upload(blob, options, actor)
+        if upload.options.get(PASSWORD_HASH):
+            created = self.files.set_password_hash(created, upload.options[PASSWORD_HASH])
+        now = self.clock()
+        self._set(
+            upload.id,
+            holder,
+            busy_until=None,
+            busy_by=None,
+            offset=upload.length,
+            tail=None,
+            state="complete",
+            file_id=created.file.id,
+            updated_at=now,
+            expires_at=now + self.expiry,
+            wrapped_key=ring.wrap(data_key),
+            wrapped_by=ring.primary_fingerprint,
+            result=ring.wrap(json.dumps({"manage_token": created.manage_token}).encode()),
+        )
+        return created
+
+    def _recover(self, upload: TusUpload) -> TusUpload:
+        """An upload whose last request died while its file was being registered: done if
+        the blob was committed, else back to uploading (its last request is sent again)."""
+        try:
+            self.store.stat(upload.blob_key)
+        except FileNotFoundError:
+            state = "uploading" if self.store.staging_size(upload.blob_key) else "failed"
+            self._set(upload.id, upload.busy_by, state=state, busy_until=None, busy_by=None)
+        else:
+            self._register(upload, self.keys.unwrap(upload.wrapped_key), upload.busy_by)
+        with self.db.read() as session:
+            fresh = session.get(TusUpload, upload.id)
+        assert fresh is not None
+        return fresh
+
+    def _set(self, upload_id: str, holder: str | None, **values: Any) -> None:
+        """Changes an upload that ``holder`` holds (or that nobody holds, for None)."""
+        with self.db.write() as session:
+            session.execute(
+                update(TusUpload)
+                .where(TusUpload.id == upload_id, _same(TusUpload.busy_by, holder))
+                .values(**values)
+            )
 
     def _release(self, upload_id: str, holder: str, **values: Any) -> None:
         with self.db.write() as session:
@@ -454,20 +541,7 @@ class TusAppend:
             self.writer.write(self.sealer.seal(self.index, held[: self.filled]))
         self.writer.close()
         self.writer = None
-        service = self.service
-        upload = self.upload
-        fields = upload_fields(upload.options)
-        options = UploadOptions.from_fields(fields, service.files.settings.max_expiry)
-        name = safe_filename(fields.get("filename", ""), fallback="file")
-        blob = IngestedBlob(
-            blob_key=upload.blob_key,
-            data_key=self.data_key,
-            size=upload.length,
-            name=name,
-            content_type=safe_content_type(fields.get("filetype") or None),
-            file_count=1,
-            file_names=[name],
-        )
+        service, upload = self.service, self.upload
         try:
             # Checked again now that the file is in: other uploads may have filled the quota.
             if service.check_quota is not None:
@@ -475,29 +549,13 @@ class TusAppend:
         except BaseException:
             self._fail()
             raise
+        # Marked first: a crash between the commit and the registration is finished later
+        # (TusService.get), rather than leaving an upload whose staged blob is gone.
+        service._set(upload.id, self.holder, state="committing")
         service.store.commit_staging(upload.blob_key)
-        actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
         try:
-            ring = service.keys.for_wrapping()  # both tokens under one key: one wrapped_by
-            created = service.files.register_upload(blob, options, actor)
-            if upload.options.get(PASSWORD_HASH):
-                created = service.files.set_password_hash(created, upload.options[PASSWORD_HASH])
+            return service._register(upload, self.data_key, self.holder)
         except BaseException:
             service.store.delete(upload.blob_key)
             self._fail()
             raise
-        now = service.clock()
-        service._release(
-            upload.id,
-            self.holder,
-            offset=upload.length,
-            tail=None,
-            state="complete",
-            file_id=created.file.id,
-            updated_at=now,
-            expires_at=now + service.expiry,
-            wrapped_key=ring.wrap(self.data_key),
-            wrapped_by=ring.primary_fingerprint,
-            result=ring.wrap(json.dumps({"manage_token": created.manage_token}).encode()),
-        )
-        return created

@@ -28,6 +28,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 CHUNK_SIZE = 1024 * 1024
 MAX_STALL = 30.0  # seconds a connect or a single read may wait, within the overall deadline
+RATE_WINDOW = 30.0  # seconds over which the minimum transfer rate is measured
 USER_AGENT = "Satchel-URL-import"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -67,6 +68,9 @@ class FetchLimits:
     timeout: float = 600.0  # seconds for the whole transfer, redirects included
     max_redirects: int = 5
     allowed_hosts: frozenset[str] = frozenset()  # "host" or "host:port", lower case
+    # A transfer averaging less than this over any RATE_WINDOW is given up: a slow origin
+    # must not hold an import worker for the whole time limit. 0 = no minimum.
+    min_rate: int = 0
 
 
 @dataclass
@@ -259,12 +263,14 @@ def _body(
     """The body as received (no decompression), in pieces of at most `CHUNK_SIZE`."""
     received = delivered = 0
     pending = bytearray()
+    pace = _Pace(limits.min_rate)
     try:
         for piece in response.iter_raw():
             received += len(piece)
             if limits.max_bytes and received > limits.max_bytes:
                 raise _too_large(limits)
             _remaining(limits, deadline)
+            pace.check(received)
             pending += piece
             while len(pending) >= CHUNK_SIZE:
                 chunk = bytes(pending[:CHUNK_SIZE])
@@ -280,6 +286,26 @@ def _body(
         if on_progress is not None:
             on_progress(delivered)
         yield bytes(pending)
+
+
+class _Pace:
+    """Refuses a transfer that averages less than ``min_rate`` bytes/s over a window."""
+
+    def __init__(self, min_rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_rate = min_rate
+        self.clock = clock
+        self.since = clock()
+        self.at_start = 0
+
+    def check(self, received: int) -> None:
+        if not self.min_rate:
+            return
+        elapsed = self.clock() - self.since
+        if elapsed < RATE_WINDOW:
+            return
+        if (received - self.at_start) / elapsed < self.min_rate:
+            raise UrlRefused(f"the transfer was slower than the minimum of {self.min_rate} bytes/s")
+        self.since, self.at_start = self.clock(), received
 
 
 def _too_large(limits: FetchLimits) -> UrlRefused:

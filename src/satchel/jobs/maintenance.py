@@ -87,8 +87,8 @@ def maintenance_jobs(
                 "expired or orphan tus upload(s)"
             ),
         ),
-        # Queued URL imports start at once: the API wakes the runner when it queues one.
-        Job("url_imports", timedelta(seconds=1), lambda: imports.run_pending()),
+        # Imports themselves run in their own workers (core.imports.ImportWorkers).
+        Job("fail_stale_imports", interval, imports.fail_stale),
         Job(
             "sweep_v2_tokens",
             max(interval, timedelta(minutes=10)),

@@ -78,6 +78,14 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state: AppState = request.app.state.satchel
+    # In worker threads: a database or disk that hangs must not stall the event loop.
+    problems = await asyncio.to_thread(_problems, state)
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def _problems(state: AppState) -> list[str]:
     problems = []
     try:
         state.db.ping()
@@ -87,9 +95,7 @@ async def readyz(request: Request) -> Response:
         state.files.store.check()
     except Exception as exc:
         problems.append(f"storage: {type(exc).__name__}")
-    if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    return problems
 
 
 COUNT_FLUSH_SECONDS = 2.0
@@ -121,12 +127,14 @@ def create_app(
         asyncio.get_running_loop().set_default_executor(executor)
         if run_jobs:
             state.jobs.start(tick=min(30.0, float(settings.job_interval)))
+            state.import_workers.start()
         flusher = asyncio.create_task(_flush_counts(state))
         try:
             yield
         finally:
             flusher.cancel()
             state.jobs.stop()
+            state.import_workers.stop()
             await asyncio.to_thread(state.files.counter.flush)
             await state.limiter.close()
             state.db.dispose()

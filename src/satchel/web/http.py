@@ -13,6 +13,7 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser, par
 from starlette.requests import Request
 
 from satchel.core.files import ByteRange
+from satchel.core.ids import parse_number
 from satchel.errors import BadRequest, TooLarge
 
 _CLI_AGENTS = re.compile(
@@ -85,7 +86,7 @@ def parse_range(header: str | None) -> ByteRange | None:
     """A single ``bytes=`` range; several ranges or bad syntax are ignored (full body)."""
     if not header:
         return None
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    match = re.fullmatch(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", header)
     if not match or not (match.group(1) or match.group(2)):
         return None
     first = int(match.group(1)) if match.group(1) else None
@@ -104,7 +105,8 @@ async def read_small_form(request: Request, max_bytes: int = MAX_FORM_BYTES) -> 
 async def read_body(request: Request, max_bytes: int, too_large: str) -> bytes:
     """A small request body, refused (413) from its Content-Length or once it passes the limit."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    length = parse_number(declared)
+    if length is not None and length > max_bytes:
         raise TooLarge(too_large)
     body = bytearray()
     async for chunk in request.stream():

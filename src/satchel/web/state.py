@@ -18,7 +18,7 @@ from satchel.core.apikeys import ApiKeyService
 from satchel.core.drive import DriveService
 from satchel.core.files import Actor, FileService
 from satchel.core.guesses import GuessLimiter
-from satchel.core.imports import UrlImportService
+from satchel.core.imports import ImportWorkers, UrlImportService
 from satchel.core.keyring import MasterKeys
 from satchel.core.packages import Package
 from satchel.core.sessions import SessionService
@@ -48,6 +48,7 @@ class AppState:
     drive: DriveService
     v2auth: V2AuthService
     imports: UrlImportService
+    import_workers: ImportWorkers
     tus: TusService
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     # Uploads in progress in this process, by user or guest address (packages' concurrency).
@@ -123,7 +124,7 @@ def build_state(settings: Settings) -> AppState:
     sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
     accounts = AccountService(db, settings.packages, settings.default_package, guesses)
     v2auth = V2AuthService(db)
-    imports = UrlImportService(drive, accounts)
+    imports = UrlImportService(drive, accounts, settings.url_import_per_user)
     tus = TusService(files, timedelta(seconds=settings.tus_expiry))
     tus.check_quota = lambda owner_id, size: _check_quota(accounts, drive, owner_id, size)
     interval = timedelta(seconds=settings.job_interval)
@@ -141,6 +142,7 @@ def build_state(settings: Settings) -> AppState:
         drive=drive,
         v2auth=v2auth,
         imports=imports,
+        import_workers=ImportWorkers(imports, settings.url_import_workers),
         tus=tus,
         trusted=[ipaddress.ip_network(n) for n in settings.trusted_proxies],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,16 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-PAGE_CSP = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+
+
+def page_csp(nonce: str) -> str:
+    """Scripts and styles only with this response's nonce: never an uploaded file, although
+    downloads share the origin ('self' alone would admit ``<script src=/f/…>``)."""
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
 
 
 def render(
@@ -28,9 +35,10 @@ def render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    body = _env.get_template(template).render(request=request, **context)
+    nonce = secrets.token_urlsafe(16)
+    body = _env.get_template(template).render(request=request, csp_nonce=nonce, **context)
     all_headers = {
-        "Content-Security-Policy": PAGE_CSP,
+        "Content-Security-Policy": page_csp(nonce),
         "Cache-Control": "no-store",
         **(headers or {}),
     }

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from satchel.core.files import Actor, CreatedUpload
+from satchel.core.ids import parse_number
 from satchel.core.options import UploadOptions
 from satchel.core.tus import CHECKSUMS, Checksum, TusAppend, parse_metadata, upload_fields
 from satchel.db.models import StoredFile, TusUpload
@@ -42,7 +43,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,expiration,checksum,termination"
 OCTETS = "application/offset+octet-stream"
-MAX_METADATA = 8192
+# What a client may send: a long file name is reduced, as /upload does, not refused.
+MAX_METADATA = 64 * 1024
 
 
 def _base_headers() -> dict[str, str]:
@@ -84,9 +86,9 @@ async def create(request: Request) -> Response:
     if request.headers.get("upload-defer-length"):
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
     length_text = request.headers.get("upload-length", "")
-    if not length_text.isdigit():
+    length = parse_number(length_text)
+    if length is None:
         raise BadRequest("Upload-Length is required: the size of the file in bytes")
-    length = int(length_text)
     limit = max_upload(state, actor)
     if length > limit:
         raise TooLarge(f"File too large (limit {limit} bytes)")
@@ -140,7 +142,8 @@ async def patch(request: Request) -> Response:
             {"error": f"Content-Type must be {OCTETS}"}, status_code=415, headers=_base_headers()
         )
     offset_text = request.headers.get("upload-offset", "")
-    if not offset_text.isdigit():
+    offset = parse_number(offset_text)
+    if offset is None:
         raise BadRequest("Upload-Offset is required")
     created, offset = await _append(
         request, state, request.path_params["upload_id"], int(offset_text), actor
@@ -160,7 +163,8 @@ async def _append(
     with upload_slot(state, actor):
         append = await asyncio.to_thread(state.tus.begin, upload_id, offset, actor)
         append.expect_checksum(checksum)
-        if declared and declared.isdigit() and offset + int(declared) > append.upload.length:
+        body = parse_number(declared)
+        if body is not None and offset + body > append.upload.length:
             await asyncio.to_thread(append.rollback)
             raise BadRequest("The body goes past Upload-Length")
         try:

@@ -123,11 +123,11 @@ def _create_account(state: AppState, fields: dict[str, str]) -> User:
         email=fields.get("email", "").strip() or None,
     )
     if state.settings.registration != "invite":
-        return state.accounts.create_user(new)
+        return state.accounts.register(new)
     code = fields.get("invite", "").strip()
     if not code:
         raise BadRequest("An invite code is required to register")
-    return InviteService(state.db).redeem(code, lambda: state.accounts.create_user(new))
+    return InviteService(state.db).redeem(code, lambda: state.accounts.register(new))
 
 
 def _login_context(state: AppState, fields: dict[str, str]) -> dict[str, Any]:

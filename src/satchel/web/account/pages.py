@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from satchel.core.apikeys import PERMISSIONS
 from satchel.core.files import Actor
+from satchel.core.ids import parse_number
 from satchel.core.packages import Package
 from satchel.db.models import User
 from satchel.errors import NotFound, SatchelError, Unauthorized
@@ -111,9 +112,10 @@ async def create_v2_keys(request: Request, who: SignedIn, fields: dict[str, str]
 @account_form
 async def revoke_key(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
     raw = request.path_params["key_id"]
-    if not raw.isdigit():
+    key_id = parse_number(raw)
+    if key_id is None:
         raise NotFound("API key not found")
-    await asyncio.to_thread(who.state.apikeys.revoke, who.user, int(raw))
+    await asyncio.to_thread(who.state.apikeys.revoke, who.user, key_id)
     if wants_html(request):
         return see_other("/account?done=revoked")
     return JSONResponse({"success": True})

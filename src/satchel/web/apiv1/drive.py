@@ -16,6 +16,7 @@ from satchel.core.drive import (
     parse_limit,
 )
 from satchel.core.files import Actor, DownloadPlan
+from satchel.core.ids import is_id, parse_number
 from satchel.core.ingest import UploadIngest
 from satchel.core.options import UploadOptions
 from satchel.db.models import StoredFile
@@ -89,9 +90,10 @@ def _folder_field(fields: dict[str, str]) -> int | None:
     text = fields.get("folder_id", "").strip()
     if text in ("", "0", "null"):
         return None
-    if not text.isdigit():
+    number = parse_number(text)
+    if number is None:
         raise BadRequest("Invalid folder_id: must be a number")
-    return int(text)
+    return number
 
 
 async def download(request: Request) -> Response:
@@ -155,7 +157,7 @@ async def create_folder(request: Request) -> Response:
     if not isinstance(name, str):
         raise BadRequest("name is required: the folder's name")
     parent = body.get("parent_id")
-    if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
+    if parent is not None and not is_id(parent):
         raise BadRequest("parent_id must be a folder id (a number) or null")
     folder = await asyncio.to_thread(state.drive.create_folder, actor.user_id, name, parent or None)
     return JSONResponse(folder_json(state, folder), status_code=201)
@@ -222,9 +224,10 @@ async def empty_trash(request: Request) -> Response:
 
 def _id(request: Request, name: str) -> int:
     raw = str(request.path_params[name])
-    if not raw.isdigit() or len(raw) > 18:
+    number = parse_number(raw)
+    if number is None:
         raise NotFound(_NOT_FOUND[name])
-    return int(raw)
+    return number
 
 
 _NOT_FOUND = {

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from satchel.core.apikeys import KeyChanges, parse_allowed_ips, parse_permissions
+from satchel.core.ids import parse_number
 from satchel.db.models import ApiKey, User
 from satchel.errors import BadRequest, Forbidden, NotFound
 from satchel.web.apiv1 import drive
@@ -74,10 +75,10 @@ async def _key_manager(request: Request) -> User:
 
 
 def _key_id(request: Request) -> int:
-    raw = request.path_params["key_id"]
-    if not raw.isdigit():
+    key_id = parse_number(request.path_params["key_id"])
+    if key_id is None:
         raise NotFound("API key not found")
-    return int(raw)
+    return key_id
 
 
 _KEY_FIELDS = frozenset({"label", "permissions", "allowed_ips"})

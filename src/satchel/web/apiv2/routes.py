@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from satchel.core.drive import Cursor, FileChanges, FolderChanges, FolderSharing
 from satchel.core.files import Actor
+from satchel.core.ids import parse_number
 from satchel.core.ingest import UploadIngest
 from satchel.core.options import UploadOptions
 from satchel.db.models import Folder, StoredFile, User
@@ -92,9 +93,10 @@ def _id_param(params: dict[str, str], name: str, missing: str) -> int:
     text = params.get(name, "").strip()
     if not text:
         raise V2Error(missing)
-    if not text.isdigit() or len(text) > 18:
+    number = parse_number(text)
+    if number is None:
         raise V2Error(NO_FILE if name == "file_id" else NO_FOLDER)
-    return int(text)
+    return number
 
 
 def _folder_param(params: dict[str, str], name: str, not_found: str) -> int | None:
@@ -102,9 +104,10 @@ def _folder_param(params: dict[str, str], name: str, not_found: str) -> int | No
     text = params.get(name, "").strip()
     if text.lower() in ROOT_VALUES:
         return None
-    if not text.isdigit() or len(text) > 18:
+    number = parse_number(text)
+    if number is None:
         raise V2Error(not_found)
-    return int(text)
+    return number
 
 
 def _is_public(text: str) -> int:
@@ -372,7 +375,7 @@ async def url_upload_add(
         item = await asyncio.to_thread(state.imports.add, user, url, folder_id)
     except SatchelError as exc:
         raise V2Error(exc.detail) from None
-    state.jobs.wake()  # this instance starts it now; others find it at their next tick
+    state.import_workers.wake()  # this instance starts it now; others find it when they poll
     return {
         "response": "File download from URL scheduled",
         "data": {"scheduled_item_id": item.id, "url": item.url},
@@ -385,10 +388,11 @@ async def url_upload_status(
     text = params.get("scheduled_item_id", "").strip()
     if not text:
         raise V2Error("Please provide the scheduled_item_id param.")
-    if not text.isdigit():
+    item_id = parse_number(text)
+    if item_id is None:
         raise V2Error("Could not find scheduled item.")
     try:
-        item = await asyncio.to_thread(state.imports.get, user.id, int(text))
+        item = await asyncio.to_thread(state.imports.get, user.id, item_id)
     except SatchelError:
         raise V2Error("Could not find scheduled item.") from None
     downloaded_file = None

@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from satchel.core.drive import FOLDER_NOT_FOUND
 from satchel.core.files import Actor
+from satchel.core.ids import parse_number
 from satchel.db.models import Folder
 from satchel.errors import NotFound
 from satchel.web.state import AppState
 
 ACCESS_COOKIE = "satchel_folder"
 MAX_CODE_LENGTH = 32
-MAX_ID_DIGITS = 18  # below 2**63: PostgreSQL's bigint
 
 
 def open_folder(state: AppState, code: str, actor: Actor) -> Folder:
@@ -62,6 +62,7 @@ def cookie_path(folder: Folder) -> str:
 
 
 def parse_id(text: str, message: str) -> int:
-    if not text.isdigit() or len(text) > MAX_ID_DIGITS:
+    number = parse_number(text)
+    if number is None:
         raise NotFound(message)
-    return int(text)
+    return number

@@ -10,8 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from satchel.core.ids import is_uuid4
-from satchel.db.models import StoredFile
-from satchel.errors import NotFound
+from satchel.errors import NotFound, PasswordRequired, WrongPassword
 from satchel.web.http import wants_html
 from satchel.web.public.views import iso
 from satchel.web.state import AppState
@@ -23,7 +22,16 @@ async def stats(request: Request) -> Response:
     public_id = request.path_params["uuid"]
     if not is_uuid4(public_id):
         raise NotFound()
-    record = await asyncio.to_thread(_live_file, state, public_id)
+    actor = await state.actor(request)
+    await state.limiter.hit("download", actor)
+    password = request.query_params.get("pw")
+    try:
+        record = await asyncio.to_thread(state.files.stats, public_id, actor, password)
+    except (PasswordRequired, WrongPassword) as exc:
+        if not wants_html(request):
+            raise
+        wrong = isinstance(exc, WrongPassword)
+        return render(request, "password.html", {"wrong": wrong}, 403 if wrong else 401)
     facts = {
         "name": record.name,
         "size": record.size,
@@ -34,16 +42,6 @@ async def stats(request: Request) -> Response:
     if not wants_html(request):
         return JSONResponse(facts)
     return render(request, "stats.html", {"file": facts})
-
-
-def _live_file(state: AppState, public_id: str) -> StoredFile:
-    """The file while its links work: not expired, used up, or in its owner's trash."""
-    record = state.files.lookup(public_id)
-    expired = record.expires_at is not None and record.expires_at <= state.files.clock()
-    used_up = record.max_downloads is not None and record.downloads >= record.max_downloads
-    if record.state != "ready" or record.trashed_at is not None or expired or used_up:
-        raise NotFound()
-    return record
 
 
 async def confirm_delete(request: Request) -> Response:

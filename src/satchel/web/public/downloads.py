@@ -40,7 +40,10 @@ async def short_link(request: Request) -> Response:
         raise NotFound()
     record = await asyncio.to_thread(state.files.resolve_short_code, code)
     if not is_cli_client(request):
-        return RedirectResponse(download_url(state, record), status_code=302)
+        # The name only in a link anyone may open: a private or protected file's stays hidden.
+        named = await asyncio.to_thread(state.files.open_to_anyone, record)
+        target = download_url(state, record) if named else state.url(f"/f/{record.uuid}")
+        return RedirectResponse(target, status_code=302)
     return await _serve(request, record.uuid)
 
 

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from satchel.core.files import Actor, CreatedUpload
+from satchel.core.ids import parse_number
 from satchel.core.ingest import IngestedBlob, UploadIngest
 from satchel.core.options import UploadOptions, options_so_far
 from satchel.errors import BadRequest, InsufficientStorage, RateLimited, TooLarge
@@ -176,9 +177,9 @@ def checked_length(request: Request, max_bytes: int) -> int | None:
     declared = request.headers.get("content-length")
     if declared is None:
         return None
-    if not declared.isdigit():
+    length = parse_number(declared)
+    if length is None:
         raise BadRequest("Invalid Content-Length")
-    length = int(declared)
     if length > max_bytes + FRAMING_ALLOWANCE:
         raise TooLarge(f"File too large (limit {max_bytes} bytes)")
     return length
