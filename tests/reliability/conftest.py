@@ -1,0 +1,40 @@
+"""Fault tests against real `satchel serve` processes, on SQLite and (when configured)
+PostgreSQL: every server started here is killed with its whole process group at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import BACKENDS
+from tests.reliability.harness import Server
+
+StartServer = Callable[..., Server]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The server's database: SQLite in its data folder, or a private PostgreSQL database."""
+    if request.param == "sqlite":
+        return {}
+    return {"SATCHEL_DATABASE_URL": request.getfixturevalue("pg_databases").create()}
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[StartServer]:
+    """``start_server(workers=1, **env)`` starts a server; all of them are stopped afterwards,
+    even when the test fails."""
+    servers: list[Server] = []
+
+    def start(workers: int = 1, **env: str) -> Server:
+        folder = tmp_path / f"server{len(servers)}"
+        folder.mkdir()
+        server = Server(folder, {**database_env, **env}, workers=workers)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.kill()
+        server.dispose()
