@@ -44,20 +44,21 @@ def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.005)
     raise AssertionError(f"harness: timed out after {timeout} s waiting for {what}")
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs (zombies left to an init that does not reap
+def group_members(pgid: int) -> list[int]:
+    """The running processes of a process group (zombies left to an init that does not reap
     them count as gone)."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+    members = []
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
 
 
 class Server:
@@ -126,22 +127,11 @@ class Server:
         assert self.process is not None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if len(self._group_pids()) >= self.workers + 1:
+            if len(group_members(self.process.pid)) >= self.workers + 1:
                 time.sleep(0.3)  # the workers' apps finish starting
                 return True
             time.sleep(0.05)
         return False
-
-    def _group_pids(self) -> list[int]:
-        assert self.process is not None
-        pids = []
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-                    if int(fields[2]) == self.process.pid and fields[0] != "Z":
-                        pids.append(int(entry.name))
-        return pids
 
     def kill(self) -> None:
         """SIGKILL to every process of the server: no clean-up of any kind runs."""
@@ -172,7 +162,7 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        wait_for(lambda: not _group_alive(pgid), 10, "the server's processes to end")
+        wait_for(lambda: not group_members(pgid), 10, "the server's processes to end")
         self.process = None
 
     def log_text(self) -> str:
