@@ -3,6 +3,8 @@ PostgreSQL: every server started here is killed with its whole process group at 
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,3 +40,36 @@ def start_server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Start
     for server in servers:
         server.kill()
         server.dispose()
+
+
+MountDisk = Callable[[int], Path]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[MountDisk]:
+    """``small_disk(mib)`` mounts a tmpfs of that size; each is unmounted at the end (ask for
+    this fixture before ``start_server``, so that the servers using it are gone by then)."""
+    mounts: list[Path] = []
+
+    def mount(mib: int) -> Path:
+        point = tmp_path / f"disk{len(mounts)}"
+        point.mkdir()
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(point)],
+            check=True,
+            timeout=30,
+        )
+        mounts.append(point)
+        return point
+
+    yield mount
+    for point in mounts:
+        unmount(point)
+
+
+def unmount(point: Path) -> None:
+    for _attempt in range(20):
+        if subprocess.run(["umount", str(point)], capture_output=True, check=False).returncode == 0:
+            return
+        time.sleep(0.1)  # still busy: a process that had files open there is ending
+    subprocess.run(["umount", "-l", str(point)], check=True, timeout=30)

@@ -11,9 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +372,60 @@ def tus_blob_key(server: Server, url: str) -> str:
     rows = server.query("SELECT blob_key FROM tus_uploads WHERE id = :id", id=upload_id)
     assert rows, f"harness: no tus row for {url}"
     return str(rows[0][0])
+
+
+class Origin:
+    """A loopback HTTP server for URL imports: ``GET /NAME`` gives ``files[NAME]``."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the importer may stop reading
+                    self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Quiet(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass
+
+        self.server = Quiet(("127.0.0.1", 0), Handler)
+        self.port: int = self.server.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def v2_login(server: Server, name: str) -> dict[str, str]:
+    """A new user and an /api/v2 access token: the parameters every v2 call takes."""
+    created = server.admin("create-user", name, "--password", "password-of-" + name)
+    assert created.returncode == 0, created.stderr
+    answer = httpx.post(
+        server.url + "/api/v2/authorize",
+        data={"username": name, "password": "password-of-" + name},
+        timeout=30,
+    ).json()
+    assert answer["_status"] == "success", answer
+    return {
+        "access_token": answer["data"]["access_token"],
+        "account_id": answer["data"]["account_id"],
+    }
