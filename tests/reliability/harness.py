@@ -429,3 +429,72 @@ def v2_login(server: Server, name: str) -> dict[str, str]:
         "access_token": answer["data"]["access_token"],
         "account_id": answer["data"]["account_id"],
     }
+
+
+class TcpProxy:
+    """A TCP relay to ``upstream`` that can be made to refuse connections and cut those it
+    carries (``refuse``), then relay again on the same port (``restore``)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._links: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self._listener = listener
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
+
+    def refuse(self) -> None:
+        """Closes the listening socket (new connections are refused) and every link."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        if self._acceptor is not None:
+            self._acceptor.join(5)
+        with self._lock:
+            links, self._links = self._links, []
+        for link in links:
+            with contextlib.suppress(OSError):
+                link.shutdown(socket.SHUT_RDWR)
+            link.close()
+
+    close = refuse
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by refuse()
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, server):
+                sock.settimeout(None)
+            with self._lock:
+                self._links += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+    for sock in (source, target):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
