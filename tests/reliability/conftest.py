@@ -45,6 +45,22 @@ def start_server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Start
         server.dispose()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def two_worker_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server with two workers for the tests of a module that leave each other alone."""
+    env = {}
+    if request.param == "postgresql":
+        env["SATCHEL_DATABASE_URL"] = request.getfixturevalue("pg_databases").create()
+    server = Server(tmp_path_factory.mktemp("two-workers"), env, workers=2)
+    try:
+        yield server.start()
+    finally:
+        server.kill()
+        server.dispose()
+
+
 MountDisk = Callable[[int], Path]
 
 

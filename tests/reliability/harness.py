@@ -130,7 +130,8 @@ class Server:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if len(group_members(self.process.pid)) >= self.workers + 1:
-                time.sleep(0.3)  # the workers' apps finish starting
+                if self.workers > 1:
+                    time.sleep(0.3)  # the other workers' apps finish starting
                 return True
             time.sleep(0.05)
         return False

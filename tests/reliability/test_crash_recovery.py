@@ -5,6 +5,8 @@ the kill is byte-exact."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -29,7 +31,8 @@ MiB = 1 << 20
 
 
 def finished_uploads(server: Server) -> dict[str, bytes]:
-    """Uploads done before the crash, of one chunk, of several, and a ZIP: name → content."""
+    """Uploads done before the crash, of one chunk, of several, a ZIP and one by tus:
+    name → content."""
     expected = {"small.txt": b"finished before the crash\n", "multi.bin": os.urandom(3 * MiB + 5)}
     for name, content in expected.items():
         upload(server, name, content)
@@ -42,6 +45,11 @@ def finished_uploads(server: Server) -> dict[str, bytes]:
     zipped = httpx.get(bundle.json()["download_url"], timeout=60)
     assert zipped.status_code == 200
     expected["files.zip"] = zipped.content
+    by_tus = os.urandom(2 * MiB + 3)
+    url = tus_create(server, len(by_tus), "tus-done.bin")
+    assert tus_patch(url, 0, by_tus[:MiB]).status_code == 204
+    assert tus_patch(url, MiB, by_tus[MiB:]).status_code == 204
+    expected["tus-done.bin"] = by_tus
     return expected
 
 
@@ -54,104 +62,75 @@ def recover(server: Server, expected: dict[str, bytes]) -> None:
     check_no_leftovers(server)
 
 
-def temp_file_of_at_least(server: Server, size: int) -> bool:
-    return any(path.stat().st_size >= size for path in server.temp_files())
-
-
-def read_until_killed(server: Server, url: str, size: int, received: bytearray) -> None:
-    """Downloads ``url`` into ``received``, killing the server once 2 MiB are in."""
-    with httpx.stream("GET", url, timeout=30) as response:
-        assert response.status_code == 200
-        assert response.headers["content-length"] == str(size)
-        for piece in response.iter_bytes():
-            received += piece
-            if len(received) >= 2 * MiB and server.process is not None:
-                server.kill()
-
-
-def test_kill_during_a_single_file_upload(start_server: StartServer) -> None:
-    server = start_server()
-    expected = finished_uploads(server)
-    boundary, pieces = multipart([("files", "inflight.bin", os.urandom(8 * MiB))])
-    length = sum(len(piece) for piece in pieces)
+def send_upload_in_part(server: Server, stack: ExitStack, files: list[tuple[str, int]]) -> None:
+    """Starts a POST /upload of ``files`` (name, size) and sends all but the last 3 MiB."""
+    boundary, pieces = multipart([("files", name, os.urandom(size)) for name, size in files])
+    body = b"".join(pieces)
     headers = {
         "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Content-Length": str(length),
+        "Content-Length": str(len(body)),
     }
-    with raw_request(server, "POST", "/upload", headers) as request:
-        request.send(pieces[0])
-        request.send(pieces[1][: 3 * MiB])
-        wait_for(lambda: temp_file_of_at_least(server, MiB), 15, "the upload's first chunks")
-        server.kill()
-    assert server.temp_files(), "the kill was to land mid-write, with a temp file left"
-    recover(server, expected)
+    request = stack.enter_context(raw_request(server, "POST", "/upload", headers))
+    request.send(body[: len(body) - 3 * MiB])
 
 
-def test_kill_during_a_several_file_upload(start_server: StartServer) -> None:
-    server = start_server()
-    expected = finished_uploads(server)
-    boundary, pieces = multipart(
-        [
-            ("files", "zip-one.bin", os.urandom(2 * MiB)),
-            ("files", "zip-two.bin", os.urandom(6 * MiB)),
-        ]
-    )
-    length = sum(len(piece) for piece in pieces)
-    headers = {
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Content-Length": str(length),
-    }
-    with raw_request(server, "POST", "/upload", headers) as request:
-        for piece in pieces[:4]:  # the whole first file, and the second one's part header
-            request.send(piece)
-        request.send(pieces[4][: 3 * MiB])
-        # The ZIP holds the first file and some of the second: the archive is being written.
-        wait_for(lambda: temp_file_of_at_least(server, 3 * MiB), 15, "the ZIP's second entry")
-        server.kill()
-    assert server.temp_files(), "the kill was to land mid-write, with a temp file left"
-    recover(server, expected)
-
-
-def test_kill_during_a_tus_patch(start_server: StartServer) -> None:
-    server = start_server()
-    expected = finished_uploads(server)
-    done = os.urandom(2 * MiB + 3)
-    done_url = tus_create(server, len(done), "tus-done.bin")
-    assert tus_patch(done_url, 0, done[:MiB]).status_code == 204
-    assert tus_patch(done_url, MiB, done[MiB:]).status_code == 204
-    expected["tus-done.bin"] = done
-    url = tus_create(server, 8 * MiB, "tus-inflight.bin")
-    key = tus_blob_key(server, url)
+def send_patch_in_part(server: Server, stack: ExitStack, url: str, size: int) -> None:
+    """Starts a PATCH of ``size`` bytes at offset 0 and sends 3 MiB of them."""
     headers = {
         "Tus-Resumable": "1.0.0",
         "Upload-Offset": "0",
         "Content-Type": "application/offset+octet-stream",
-        "Content-Length": str(8 * MiB),
+        "Content-Length": str(size),
     }
-    with raw_request(server, "PATCH", "/tus/" + url.rsplit("/", 1)[1], headers) as request:
-        request.send(os.urandom(3 * MiB))
+    path = "/tus/" + url.rsplit("/", 1)[1]
+    request = stack.enter_context(raw_request(server, "PATCH", path, headers))
+    request.send(os.urandom(3 * MiB))
+
+
+def drain(pieces: Iterator[bytes], received: bytearray) -> None:
+    for piece in pieces:
+        received += piece
+
+
+def uploads_half_written(server: Server) -> bool:
+    """Both uploads have chunks on disk: the single file's, and the ZIP's past its first entry."""
+    sizes = sorted((path.stat().st_size for path in server.temp_files()), reverse=True)
+    return len(sizes) == 2 and sizes[0] >= 3 * MiB and sizes[1] >= MiB
+
+
+def test_kill_in_the_middle_of_every_kind_of_transfer(start_server: StartServer) -> None:
+    """One crash cuts a one-file upload, a several-file (ZIP) upload, a tus PATCH and a large
+    download, each once the server has written or sent part of it."""
+    server = start_server()
+    expected = finished_uploads(server)
+    large = os.urandom(32 * MiB)
+    large_url = f"{server.url}/f/{uuid_of(upload(server, 'large.bin', large))}"
+    expected["large.bin"] = large
+    tus_url = tus_create(server, 8 * MiB, "tus-inflight.bin")
+    tus_key = tus_blob_key(server, tus_url)
+    received = bytearray()
+    with ExitStack() as stack:
+        send_upload_in_part(server, stack, [("inflight.bin", 8 * MiB)])
+        send_upload_in_part(server, stack, [("zip-one.bin", 2 * MiB), ("zip-two.bin", 6 * MiB)])
+        send_patch_in_part(server, stack, tus_url, 8 * MiB)
+        download = stack.enter_context(httpx.stream("GET", large_url, timeout=30))
+        assert download.headers["content-length"] == str(len(large))
+        pieces = download.iter_bytes()
+        while len(received) < 2 * MiB:
+            received += next(pieces)
+        wait_for(lambda: uploads_half_written(server), 15, "both uploads' first chunks")
         wait_for(
-            lambda: server.staged().get(key, 0) >= HEADER + 2 * SEALED_CHUNK,
+            lambda: server.staged().get(tus_key, 0) >= HEADER + 2 * SEALED_CHUNK,
             15,
             "the PATCH's first chunks in the staged blob",
         )
         server.kill()
-    recover(server, expected)
-    head = httpx.head(url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
-    assert head.status_code == 200, f"the cut upload is lost: HEAD {head.status_code}"
-    assert int(head.headers["upload-offset"]) <= 3 * MiB, "more bytes kept than were sent"
-
-
-def test_kill_during_a_large_download(start_server: StartServer) -> None:
-    server = start_server()
-    expected = finished_uploads(server)
-    large = os.urandom(32 * MiB)
-    uuid = uuid_of(upload(server, "large.bin", large))
-    expected["large.bin"] = large
-    received = bytearray()
-    with pytest.raises(httpx.TransportError):
-        read_until_killed(server, f"{server.url}/f/{uuid}", len(large), received)
-    # The client saw the cut (a short body against Content-Length), not a whole file.
-    assert len(received) < len(large)
+        with pytest.raises(httpx.TransportError):  # a short body against Content-Length
+            drain(pieces, received)
+    assert len(received) < len(large), "the download was to be cut"
     assert received == large[: len(received)]
+    assert len(server.temp_files()) == 2, "the kill was to leave both uploads' temp files"
     recover(server, expected)
+    head = httpx.head(tus_url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    assert head.status_code == 200, f"the cut tus upload is lost: HEAD {head.status_code}"
+    assert int(head.headers["upload-offset"]) <= 3 * MiB, "more bytes kept than were sent"

@@ -149,9 +149,9 @@ def test_a_locked_table_makes_a_download_503_within_the_statement_timeout(
     try:
         assert locked.wait(10), "harness: could not lock the files table"
         try:
-            response, elapsed = timed(lambda: httpx.get(f"{server.url}/f/{uuid}", timeout=10))
+            response, elapsed = timed(lambda: httpx.get(f"{server.url}/f/{uuid}", timeout=8))
         except httpx.TimeoutException:
-            pytest.fail("GET /f/{uuid} gave no answer in 10 s while the files table was locked")
+            pytest.fail("GET /f/{uuid} gave no answer in 8 s while the files table was locked")
     finally:
         release.set()
         holder.join(20)

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests.reliability.conftest import StartServer
 from tests.reliability.harness import Server, upload, uuid_of
 
 MiB = 1 << 20
@@ -26,8 +25,8 @@ def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
     return response.status_code, response.content
 
 
-def test_twenty_simultaneous_downloads_across_two_workers(start_server: StartServer) -> None:
-    server = start_server(workers=2)
+def test_twenty_simultaneous_downloads_across_two_workers(two_worker_server: Server) -> None:
+    server = two_worker_server
     url, data = one_time_file(server, 2 * MiB)
     with ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(lambda _: fetch(url, {}), range(20)))
@@ -37,8 +36,8 @@ def test_twenty_simultaneous_downloads_across_two_workers(start_server: StartSer
     assert httpx.get(url, timeout=30).status_code == 410
 
 
-def test_ranges_do_not_fetch_past_the_limit(start_server: StartServer) -> None:
-    server = start_server(workers=2)
+def test_ranges_do_not_fetch_past_the_limit(two_worker_server: Server) -> None:
+    server = two_worker_server
     url, data = one_time_file(server, 2 * MiB)
     uuid = url.rsplit("/", 1)[1]
     ranged = [{"Range": "bytes=1-"}] * 5
@@ -57,8 +56,8 @@ def test_ranges_do_not_fetch_past_the_limit(start_server: StartServer) -> None:
         )
 
 
-def test_the_counted_download_resumes_with_its_etag(start_server: StartServer) -> None:
-    server = start_server(workers=2)
+def test_the_counted_download_resumes_with_its_etag(two_worker_server: Server) -> None:
+    server = two_worker_server
     url, data = one_time_file(server, 4 * MiB)
     received = bytearray()
     with httpx.stream("GET", url, timeout=60) as response:

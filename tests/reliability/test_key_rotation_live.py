@@ -16,8 +16,8 @@ import pytest
 from tests.reliability.conftest import StartServer
 from tests.reliability.harness import Server, uuid_of
 
-RUN_FOR = 10.0  # seconds of traffic
-ROTATE_AT = (3.0, 6.0)  # seconds into the traffic
+RUN_FOR = 6.0  # seconds of traffic
+ROTATE_AT = (2.0, 4.0)  # seconds into the traffic
 SIZES = (10_000, 200_000, 1_100_000)  # read in the event loop, in one hop, streamed
 
 
