@@ -43,9 +43,15 @@ def test_exhausted_file_tombstone_is_purged(client: TestClient) -> None:
     state = state_of(client)
     result = upload(client, b"one shot", max_downloads="1")
     assert client.get(path_of(result["download_url"])).status_code == 200
-    assert blobs(state) == []  # the final download removed the body
     assert client.get(path_of(result["download_url"])).status_code == 410
+    assert len(blobs(state)) == 1  # kept while the download may be resumed
     assert expire_files(state.files) == "deleted 0 file(s)"
+    window = timedelta(seconds=state.settings.download_resume_window)
+    after_window = datetime.now(UTC) + window + timedelta(minutes=1)
+    state.files.clock = lambda: after_window
+    assert expire_files(state.files) == "deleted 0 file(s), the bodies of 1 used up"
+    assert blobs(state) == []
+    assert client.get(path_of(result["download_url"])).status_code == 410
     later = datetime.now(UTC) + timedelta(days=2)
     state.files.clock = lambda: later
     assert expire_files(state.files) == "deleted 1 file(s)"

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from starlette.testclient import TestClient
 from tests.helpers import path_of, upload
+
+from satchel.jobs.maintenance import expire_files
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "Mozilla/5.0"}
 
@@ -86,10 +89,25 @@ def test_on_a_limited_file_a_range_counts_unless_it_resumes_a_counted_download(
     whole = client.get(url, headers={"Range": "bytes=1-", "If-Range": forged})
     assert (whole.status_code, whole.content) == (200, b"abcdef")
     assert whole.headers["etag"] != first.headers["etag"]
-    # Used up and sent whole: nothing more, not even the first download's resumption.
+    # Used up: no new download, but the counted ones may still be resumed for a while.
     assert client.get(url, headers={"Range": "bytes=3-"}).status_code == 410
     late = client.get(url, headers={"Range": "bytes=4-", "If-Range": first.headers["etag"]})
+    assert (late.status_code, late.content) == (206, b"ef")
+    past_the_window(client)
+    late = client.get(url, headers={"Range": "bytes=4-", "If-Range": first.headers["etag"]})
     assert late.status_code == 410
+
+
+def past_the_window(client: TestClient) -> None:
+    """Runs the expiry job as if the resume window of every download had passed."""
+    files = client.app.state.satchel.files  # type: ignore[attr-defined]
+    real = files.clock
+    later = real() + timedelta(seconds=files.settings.download_resume_window + 1)
+    files.clock = lambda: later
+    try:
+        expire_files(files)
+    finally:
+        files.clock = real
 
 
 def test_a_range_of_a_one_time_file_is_its_one_download(client: TestClient) -> None:
@@ -104,7 +122,7 @@ def test_a_range_of_a_one_time_file_is_its_one_download(client: TestClient) -> N
 
 def test_a_cut_final_download_can_still_be_resumed(client: TestClient) -> None:
     """The download that used up the limit ended early: the link is dead for others, but
-    that download's own rest still comes, and then the body goes."""
+    that download's own rest still comes, until the resume window has passed."""
     data = os.urandom(3 << 20)
     result = upload(client, data, max_downloads="1")
     url = path_of(result["download_url"])
@@ -115,7 +133,12 @@ def test_a_cut_final_download_can_still_be_resumed(client: TestClient) -> None:
     rest = client.get(url, headers={"Range": f"bytes={len(got)}-", "If-Range": etag})
     assert rest.status_code == 206
     assert got + rest.content == data
+    blob = client.app.state.satchel.files.store  # type: ignore[attr-defined]
+    assert len(list(blob.iter_blobs())) == 1  # kept for resumptions
+    past_the_window(client)
     assert client.get(url, headers={"Range": "bytes=0-", "If-Range": etag}).status_code == 410
+    assert list(blob.iter_blobs()) == []
+    assert client.get(url).status_code == 410
 
 
 def test_download_limit_gives_410_and_removes_the_file(client: TestClient) -> None:

@@ -22,7 +22,7 @@ from satchel.core.files import Actor, FileService
 from satchel.core.ids import hash_token, is_id, new_short_code, parse_number
 from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.core.passwords import hash_password
-from satchel.db.models import Folder, StoredFile
+from satchel.db.models import FileState, Folder, StoredFile
 from satchel.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
 
 SHARE_CODE_LENGTH = 12
@@ -148,7 +148,7 @@ class DriveService:
             or found.owner_id != owner_id
             or found.is_temp
             or found.trashed_at is not None
-            or found.state != "ready"
+            or found.state != FileState.READY
         ):
             raise NotFound(FILE_NOT_FOUND)
         return found
@@ -158,7 +158,7 @@ class DriveService:
         with self.db.read() as session:
             total = session.scalar(
                 select(func.coalesce(func.sum(StoredFile.size), 0)).where(
-                    StoredFile.owner_id == owner_id, StoredFile.state == "ready"
+                    StoredFile.owner_id == owner_id, StoredFile.state == FileState.READY
                 )
             )
         return int(total or 0)
@@ -248,7 +248,7 @@ class DriveService:
             StoredFile.owner_id == owner_id,
             StoredFile.is_temp.is_(False),
             StoredFile.trashed_at.is_not(None),
-            StoredFile.state == "ready",
+            StoredFile.state == FileState.READY,
         )
         return self._page(folders, files, limit, cursor)
 
@@ -348,7 +348,7 @@ class DriveService:
             and found_file.owner_id == owner_id
             and not found_file.is_temp
             and found_file.trashed_at is not None
-            and found_file.state == "ready"
+            and found_file.state == FileState.READY
         ):
             candidates.append(found_file)
         if (
@@ -638,7 +638,7 @@ def _drive_files(owner_id: int) -> ColumnElement[bool]:
         StoredFile.owner_id == owner_id,
         StoredFile.is_temp.is_(False),
         StoredFile.trashed_at.is_(None),
-        StoredFile.state == "ready",
+        StoredFile.state == FileState.READY,
     )
 
 

@@ -23,7 +23,7 @@ from satchel.core.options import ManageChanges, UploadOptions
 from satchel.core.passwords import hash_password, verify_password
 from satchel.crypto.atrest import ciphertext_size, decrypt_range, decrypt_whole
 from satchel.db.engine import Database
-from satchel.db.models import Folder, StoredFile, TusUpload, User, utcnow
+from satchel.db.models import FileState, Folder, StoredFile, TusUpload, User, utcnow
 from satchel.errors import (
     BadRequest,
     Forbidden,
@@ -43,7 +43,7 @@ _BY_UUID = select(StoredFile.__table__).where(StoredFile.uuid == bindparam("uuid
 _INSERT = insert(StoredFile).returning(StoredFile.id)
 _COUNT_DOWNLOAD = (
     update(StoredFile)
-    .where(StoredFile.id == bindparam("file_id"), StoredFile.state == "ready")
+    .where(StoredFile.id == bindparam("file_id"), StoredFile.state == FileState.READY)
     .where(or_(StoredFile.max_downloads.is_(None), StoredFile.downloads < StoredFile.max_downloads))
     .values(downloads=StoredFile.downloads + 1, last_download_at=bindparam("now"))
     .returning(StoredFile.downloads)
@@ -171,7 +171,7 @@ class FileService:
             "expires_at": self._initial_expiry(options, now),
             "max_downloads": options.max_downloads,
             "downloads": 0,
-            "state": "ready",
+            "state": FileState.READY,
             "short_code": None,
             "last_download_at": None,
             "gone_at": None,
@@ -263,16 +263,11 @@ class FileService:
             record.expires_at is not None and record.expires_at <= self.clock()
         ):
             raise NotFound()
+        if record.state == FileState.SPENT:
+            raise Gone()
         self._check_access(record, actor, password)
-        try:
-            self.store.stat(record.blob_key)
-        except FileNotFoundError:
-            raise Gone() from None
         start, end = byte_range.resolve(record.size)
-        used_up = record.max_downloads is not None and record.downloads >= record.max_downloads
-        return DownloadPlan(
-            record, start, end, partial=True, counted=False, final=used_up and end == record.size
-        )
+        return DownloadPlan(record, start, end, partial=True, counted=False, final=False)
 
     def plan_owner_download(self, token: str, actor: Actor) -> DownloadPlan:
         """The management token's holder may fetch the file even when it is private."""
@@ -284,7 +279,7 @@ class FileService:
         password-protected file tells nothing to whoever may not download it."""
         record = self.lookup(public_id)
         used_up = record.max_downloads is not None and record.downloads >= record.max_downloads
-        if record.state != "ready" or used_up:
+        if record.state != FileState.READY or used_up:
             raise NotFound()
         self._check_access(self._servable(record), actor, password)
         return record
@@ -318,17 +313,11 @@ class FileService:
         data_key = self.keys.unwrap(record.wrapped_key)
         return decrypt_range(self.store, record.blob_key, data_key, record.size, start, end)
 
-    def finish_final_download(self, file_id: int, whole: bool = True) -> None:
-        """The download that used up the limit has ended: its link is dead now, and the body
-        goes once it was sent whole (cut short, it stays for its resumption until the expiry
-        job removes used-up files)."""
+    def finish_final_download(self, file_id: int) -> None:
+        """The download that used up the limit has ended: its link is dead now. The body
+        stays for the resumptions of counted downloads (the server cannot tell whether a
+        client got every byte it sent) until the expiry job removes it."""
         self._mark_gone(file_id)
-        if not whole:
-            return
-        with self.db.read() as session:
-            blob_key = session.scalar(select(StoredFile.blob_key).where(StoredFile.id == file_id))
-        if blob_key is not None:
-            self.store.delete(blob_key)
 
     def lookup(self, public_id: str) -> StoredFile:
         # Core and a detached object: the hot path of every download, where the ORM's
@@ -340,7 +329,7 @@ class FileService:
         return StoredFile(**row)
 
     def _servable(self, record: StoredFile) -> StoredFile:
-        if record.state == "gone":
+        if record.state != FileState.READY:
             raise Gone()
         if record.trashed_at is not None:
             raise NotFound()  # in its owner's trash: its links are dead until it is restored
@@ -410,8 +399,8 @@ class FileService:
         # still be streaming now), or by the expiry job once the tombstone is old enough.
         statement = (
             update(StoredFile)
-            .where(StoredFile.id == file_id, StoredFile.state == "ready")
-            .values(state="gone", gone_at=self.clock())
+            .where(StoredFile.id == file_id, StoredFile.state == FileState.READY)
+            .values(state=FileState.GONE, gone_at=self.clock())
         )
         with self.db.write() as session:
             session.execute(statement)
@@ -423,7 +412,7 @@ class FileService:
             record = session.scalar(
                 select(StoredFile).where(StoredFile.manage_token_hash == hash_token(token))
             )
-        if record is None or record.state != "ready" or record.trashed_at is not None:
+        if record is None or record.state != FileState.READY or record.trashed_at is not None:
             raise NotFound("File not found or invalid token")
         if record.expires_at is not None and record.expires_at <= self.clock():
             raise NotFound("File not found or invalid token")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -51,6 +52,14 @@ class Base(DeclarativeBase):
     pass
 
 
+class FileState(StrEnum):
+    READY = "ready"  # served
+    # Its download limit was reached: the link answers 410; the body stays for the counted
+    # downloads' resumptions until download_resume_window has passed.
+    GONE = "gone"
+    SPENT = "spent"  # the body is deleted; the row stays a day so the link still says 410
+
+
 class StoredFile(Base):
     __tablename__ = "files"
 
@@ -82,9 +91,7 @@ class StoredFile(Base):
     max_downloads: Mapped[int | None] = mapped_column(Integer)
     downloads: Mapped[int] = mapped_column(Integer, default=0)
     last_download_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # "ready" while it can be served; "gone" once its download limit was reached and its
-    # blob deleted: the row stays a while so the link answers 410 rather than 404.
-    state: Mapped[str] = mapped_column(String(16), default="ready", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=FileState.READY, index=True)
     gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Drive files only: set while the file is in its owner's trash; ``trashed_with`` is the
     # folder whose deletion took it there (restoring that folder brings it back too).

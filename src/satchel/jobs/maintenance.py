@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import islice
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from satchel.core.drive import DriveService
 from satchel.core.files import FileService
@@ -13,20 +13,46 @@ from satchel.core.imports import UrlImportService
 from satchel.core.sessions import SessionService
 from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
-from satchel.db.models import StoredFile
+from satchel.db.models import FileState, StoredFile
 from satchel.jobs.runner import Job
 
 TOMBSTONE_DAYS = 1
 BATCH = 500
 
 
+def spend_used_up(files: FileService) -> int:
+    """The bodies of used-up files, once their downloads can no longer be resumed."""
+    cutoff = files.clock() - timedelta(seconds=files.settings.download_resume_window)
+    spent = 0
+    while True:
+        with files.db.read() as session:
+            rows = session.execute(
+                select(StoredFile.id, StoredFile.blob_key)
+                .where(StoredFile.state == FileState.GONE, StoredFile.gone_at <= cutoff)
+                .limit(BATCH)
+            ).all()
+        for file_id, blob_key in rows:
+            files.store.delete(blob_key)
+            with files.db.write() as session:
+                session.execute(
+                    update(StoredFile).where(StoredFile.id == file_id).values(state=FileState.SPENT)
+                )
+        spent += len(rows)
+        if len(rows) < BATCH:
+            return spent
+
+
 def expire_files(files: FileService) -> str:
     """Deletes expired files, and files used up long enough ago (their link said 410 meanwhile)."""
+    spent = spend_used_up(files)
     now = files.clock()
     tombstone_cutoff = now - timedelta(days=TOMBSTONE_DAYS)
     condition = or_(
         and_(StoredFile.expires_at.is_not(None), StoredFile.expires_at <= now),
-        and_(StoredFile.state == "gone", StoredFile.gone_at <= tombstone_cutoff),
+        and_(
+            StoredFile.state.in_((FileState.GONE, FileState.SPENT)),
+            StoredFile.gone_at <= tombstone_cutoff,
+        ),
         and_(
             StoredFile.max_downloads.is_not(None),
             StoredFile.downloads >= StoredFile.max_downloads,
@@ -41,7 +67,9 @@ def expire_files(files: FileService) -> str:
             files.delete_file(file_id)
         deleted += len(ids)
         if len(ids) < BATCH:
-            return f"deleted {deleted} file(s)"
+            return f"deleted {deleted} file(s)" + (
+                f", the bodies of {spent} used up" if spent else ""
+            )
 
 
 def sweep_temp(files: FileService) -> str:

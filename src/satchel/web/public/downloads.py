@@ -157,17 +157,13 @@ def _read_all(state: AppState, plan: DownloadPlan) -> bytes:
 async def _stream(
     state: AppState, plan: DownloadPlan, pieces: Iterator[bytes]
 ) -> AsyncIterator[bytes]:
-    whole = False
     try:
         while batch := await asyncio.to_thread(_take, pieces, PIECES_PER_HOP):
             for piece in batch:
                 yield piece
-        whole = True
     finally:
         if plan.final:
-            await asyncio.shield(
-                asyncio.to_thread(state.files.finish_final_download, plan.file.id, whole)
-            )
+            await asyncio.shield(asyncio.to_thread(state.files.finish_final_download, plan.file.id))
 
 
 def _take(pieces: Iterator[bytes], count: int) -> list[bytes]:
