@@ -376,8 +376,19 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         value = settings.values[setting.name]
         if setting.name == "master_keys" and value:
             value = f"({len(value)} key(s))"
+        elif setting.name in ("database_url", "rate_limit_storage") and value:
+            value = _without_password(str(value))
         print(f"{setting.env}={value}")
     return 0
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL that SQLAlchemy reads: show no part of it
+        return "(set)"
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def expire_files(files: FileService) -> str:
     """Deletes expired files, and files used up long enough ago (their link said 410 meanwhile)."""
     spent = spend_used_up(files)
     now = files.clock()
-    tombstone_cutoff = now - timedelta(days=TOMBSTONE_DAYS)
+    # Never before the used-up files' resumptions are over.
+    resume = timedelta(seconds=files.settings.download_resume_window)
+    tombstone_cutoff = now - max(timedelta(days=TOMBSTONE_DAYS), resume)
     condition = or_(
         and_(StoredFile.expires_at.is_not(None), StoredFile.expires_at <= now),
         and_(

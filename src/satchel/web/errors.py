@@ -89,7 +89,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The route's template, never the path: paths carry management tokens.
+    route = getattr(request.scope.get("route"), "path", "(no route)")
+    log.exception("unhandled error on %s %s", request.method, route)
     return JSONResponse({"error": "Internal server error"}, status_code=500)
 
 

@@ -246,6 +246,9 @@ async def file_upload(request: Request, state: AppState, params: dict[str, str])
     checked: dict[str, User] = {}
     if params.get("access_token"):
         checked["user"] = await authenticate(state, params)
+    ip = client_ip(request, state.trusted)
+    who = checked.get("user")
+    await state.limiter.hit("upload", Actor(ip=ip, user_id=who.id if who else None, user=who))
 
     def before_file(fields: dict[str, str]) -> None:
         if "user" not in checked:

@@ -3,8 +3,6 @@ and, when it has a password, only a browser holding that folder's access cookie.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from urllib.parse import quote
 
@@ -13,6 +11,7 @@ from sqlalchemy import select
 from satchel.core.drive import FOLDER_NOT_FOUND
 from satchel.core.files import Actor
 from satchel.core.ids import parse_number
+from satchel.core.keyring import MasterKeys
 from satchel.db.models import Folder
 from satchel.errors import NotFound
 from satchel.web.state import AppState
@@ -38,17 +37,28 @@ def open_folder(state: AppState, code: str, actor: Actor) -> Folder:
     return found
 
 
-def access_key(folder: Folder) -> str:
-    """The access cookie's value: derived from the stored salted hash, which never leaves
-    the server, so nobody can make it up; it changes with the password."""
-    secret = f"folder:{folder.share_code}:{folder.access_password_hash}"
-    return hashlib.sha256(secret.encode()).hexdigest()
+FOLDER_ACCESS = b"folder-access"
 
 
-def may_open(folder: Folder, actor: Actor, cookie: str | None) -> bool:
+def _claim(folder: Folder) -> bytes:
+    return f"{folder.share_code}:{folder.access_password_hash}".encode()
+
+
+def access_key(keys: MasterKeys, folder: Folder) -> str:
+    """The access cookie's value: a MAC under the master keys of the folder and its password's
+    hash, so neither a visitor nor a copy of the database can make one up; it changes with
+    the password."""
+    return keys.sign(FOLDER_ACCESS, _claim(folder))
+
+
+def may_open(keys: MasterKeys, folder: Folder, actor: Actor, cookie: str | None) -> bool:
     if folder.access_password_hash is None or actor.user_id == folder.owner_id:
         return True
-    return cookie is not None and hmac.compare_digest(cookie.encode(), access_key(folder).encode())
+    return (
+        cookie is not None
+        and len(cookie) == 64
+        and keys.verify(FOLDER_ACCESS, _claim(folder), cookie)
+    )
 
 
 def folder_path(folder: Folder) -> str:

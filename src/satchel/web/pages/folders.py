@@ -37,7 +37,7 @@ async def show(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     actor = await state.actor(request)
     folder = await asyncio.to_thread(open_folder, state, request.path_params["code"], actor)
-    if not may_open(folder, actor, request.cookies.get(ACCESS_COOKIE)):
+    if not may_open(state.files.keys, folder, actor, request.cookies.get(ACCESS_COOKIE)):
         if not wants_html(request):
             raise PasswordRequired("This folder needs its password")
         return _password_form(request, folder, wrong=False)
@@ -71,7 +71,7 @@ async def unlock(request: Request) -> Response:
     if folder.access_password_hash is not None:
         response.set_cookie(
             ACCESS_COOKIE,
-            access_key(folder),
+            access_key(state.files.keys, folder),
             max_age=state.settings.session_lifetime,
             path=cookie_path(folder),
             secure=secure_cookies(state.settings),
@@ -88,7 +88,7 @@ async def download(request: Request) -> Response:
     actor = await state.actor(request)
     await state.limiter.hit("download", actor)
     folder = await asyncio.to_thread(open_folder, state, request.path_params["code"], actor)
-    if not may_open(folder, actor, request.cookies.get(ACCESS_COOKIE)):
+    if not may_open(state.files.keys, folder, actor, request.cookies.get(ACCESS_COOKIE)):
         if wants_html(request):
             return see_other(folder_path(folder))
         raise PasswordRequired("This folder needs its password")

@@ -35,6 +35,8 @@ async def download(request: Request) -> Response:
 
 async def short_link(request: Request) -> Response:
     state: AppState = request.app.state.satchel
+    if not is_cli_client(request):  # the other way counts in _serve
+        await state.limiter.hit("download", await state.actor(request))
     code = request.path_params["code"]
     if not code.isalnum() or len(code) > 32:
         raise NotFound()
