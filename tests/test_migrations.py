@@ -30,3 +30,41 @@ def test_sqlite_tables_never_reuse_ids(sqlite_template: Path) -> None:
     engine.dispose()
     for table in ("files", "folders", "url_imports"):
         assert "AUTOINCREMENT" in tables[table], table
+
+
+def test_folder_passwords_become_hashes_of_their_md5(tmp_path: Path) -> None:
+    """0008 keeps the folders' passwords working while dropping the bare MD5s."""
+    from alembic import command
+
+    from satchel.core.passwords import verify_password
+    from satchel.db.migrations_runner import alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = alembic_config(engine)
+    command.upgrade(config, "0007")
+    md5 = "d9729feb74992cc3482b350163a1a010"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, username_key, password_hash, package, is_admin,"
+                " is_disabled, api_enabled, created_at) VALUES (1, 'a', 'a', 'x', 'free', 0, 0, 1,"
+                " '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO folders (id, owner_id, name, created_at, is_public, access_password)"
+                " VALUES (1, 1, 'f', '2026-01-01 00:00:00', 1, :md5), (2, 1, 'g',"
+                " '2026-01-01 00:00:00', 1, NULL)"
+            ),
+            {"md5": md5.upper()},
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT id, access_password_hash FROM folders")).all())
+        columns = [row[1] for row in conn.execute(text("PRAGMA table_info(folders)"))]
+    engine.dispose()
+    assert "access_password" not in columns
+    assert rows[2] is None
+    assert rows[1].startswith("$argon2")
+    assert verify_password(rows[1], md5)

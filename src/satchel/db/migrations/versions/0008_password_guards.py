@@ -9,13 +9,17 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from satchel.core.passwords import hash_password
+from argon2 import PasswordHasher
 
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+# As satchel.core.passwords hashes them (a migration stays as it was written, whatever the
+# application's code becomes; the hash string carries its own parameters).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def upgrade() -> None:
@@ -47,7 +51,7 @@ def upgrade() -> None:
         conn.execute(
             folders.update()
             .where(folders.c.id == folder_id)
-            .values(access_password_hash=hash_password(str(md5).lower()))
+            .values(access_password_hash=_hasher.hash(str(md5).lower()))
         )
     with op.batch_alter_table("folders", schema=None, **keep) as batch_op:
         batch_op.drop_column("access_password")
