@@ -91,6 +91,41 @@ def test_a_range_that_ends_before_it_starts_is_ignored(first: int, back: int) ->
     assert parse_range(f"bytes={first + back}-{first}") is None
 
 
+CONTENT = bytes(range(256)) * 12  # 3072 bytes, each offset telling where it is
+
+
+@pytest.fixture(scope="module")
+def shared_file(fuzz_target: Target) -> str:
+    answer = fuzz_target.client.post("/upload", files={"files": ("r.bin", CONTENT)})
+    assert answer.status_code == 200, answer.text
+    uuid: str = answer.json()["file_id"]
+    return uuid
+
+
+@REQUESTS
+@given(header=RANGE_HEADERS)
+def test_a_download_with_any_range_gives_those_bytes(
+    fuzz_target: Target, shared_file: str, header: str
+) -> None:
+    answer = raw_request(
+        fuzz_target.app, "GET", f"/f/{shared_file}", [(b"range", header.encode("latin-1"))]
+    )
+    expected = parse_range(header)
+    if expected is None:
+        assert (answer.status, answer.body) == (200, CONTENT)
+        return
+    try:
+        start, end = expected.resolve(len(CONTENT))
+    except RangeNotSatisfiable:
+        assert answer.status == 416
+        assert answer.headers["content-range"] == f"bytes */{len(CONTENT)}"
+        return
+    assert answer.status == 206
+    assert answer.body == CONTENT[start:end]
+    assert answer.headers["content-range"] == f"bytes {start}-{end - 1}/{len(CONTENT)}"
+    assert answer.headers["content-length"] == str(end - start)
+
+
 # -- tus Upload-Metadata and Upload-Checksum ----------------------------------------------
 
 KEYS = st.text(
