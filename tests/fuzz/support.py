@@ -126,9 +126,14 @@ def new_app(tmp: Path, database_url: str) -> Starlette:
     return create_app(configured, migrate=False, run_jobs=False)
 
 
+PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
+
+
 def picks(case: Any, salt: str = "") -> bool:
-    """A fixed half of the generated cases, chosen by their content: the same ones every run."""
-    text = f"{salt}{case.operation.label}{case.path_parameters}{case.query}{case.body!r}"
+    """A fixed half of the generated cases, chosen by their content: the same ones every run
+    (so nothing whose repr holds an address, like schemathesis' marker of no body, counts)."""
+    body = case.body if isinstance(case.body, PLAIN) else type(case.body).__name__
+    text = f"{salt}{case.operation.label}{case.path_parameters}{case.query}{body!r}"
     return zlib.crc32(text.encode("utf-8", "replace")) % 2 == 0
 
 

@@ -2,9 +2,11 @@
 and every answer has a documented status, content type and (where the schema is exact) shape.
 
 The app runs in-process behind ``AsServer`` (an error after the 500 went out stays in the log,
-as under granian); the log of a failing case holds its traceback. Runs are derandomized: the
-same requests every time. Half the cases, picked by their content, are sent with alice's
-credentials and aimed at things that exist, so that they get past the look-ups.
+as under granian); the log of a failing case holds its traceback. The documents are the ones
+the modules build (the served ones add only ``servers``), loaded at import so that the plugin
+names one test per operation. Runs are derandomized: the same requests every time. Cases carry
+alice's credentials (on the public API, half of them), and half, picked by their content, aim
+at things of hers that exist, so that they get past the look-ups.
 """
 
 from __future__ import annotations
@@ -82,9 +84,10 @@ def aim_at(case: Any, ids: dict[str, Any]) -> None:
 
 @PUBLIC_SCHEMA.parametrize()
 def test_public_api(case: Any, fuzz_target: Target) -> None:
+    as_user = picks(case, "user")  # chosen before anything in the case is changed
     if picks(case, "real"):
         aim_at(case, fuzz_target.public_ids(path_names(case)))
-    if picks(case, "user"):
+    if as_user:
         case.headers = {**(case.headers or {}), **bearer(fuzz_target.key)}
     send(case, fuzz_target)
 
@@ -97,10 +100,11 @@ def drive_ids(fuzz_target: Target, case: Any) -> dict[str, Any]:
         in_trash = case.operation.path.startswith("/apiv1/trash/")
         file_id = fuzz_target.trashed_file() if in_trash else fuzz_target.drive_file()
         ids.update(file_id=file_id, item_id=file_id, id=file_id)
-    if names & {"folder_id", "id"}:
+    lists_a_folder = "id" in names and case.method.upper() == "GET"  # GET /apiv1/files/{id}
+    if "folder_id" in names or lists_a_folder:
         ids["folder_id"] = fuzz_target.drive_folder()
-        if case.method.upper() == "GET":
-            ids["id"] = ids["folder_id"]  # GET /apiv1/files/{id} lists a folder
+        if lists_a_folder:
+            ids["id"] = ids["folder_id"]
     if "key_id" in names:
         ids["key_id"] = fuzz_target.state.apikeys.list(fuzz_target.user)[0].id
     return ids
