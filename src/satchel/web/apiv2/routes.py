@@ -27,7 +27,7 @@ from satchel.core.ingest import UploadIngest
 from satchel.core.options import UploadOptions
 from satchel.db.models import Folder, StoredFile, User
 from satchel.errors import RateLimited, SatchelError, ServiceUnavailable
-from satchel.web.apiv2 import shapes
+from satchel.web.apiv2 import openapi, shapes
 from satchel.web.http import client_ip, read_small_form
 from satchel.web.public.uploads import (
     check_quota,
@@ -669,4 +669,8 @@ async def dispatch(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/api/v2/{endpoint:path}", dispatch, methods=["GET", "POST"])]
+    return [
+        # Before the catch-all, which would take it for an unknown endpoint.
+        Route("/api/v2/openapi.json", openapi.openapi, methods=["GET"]),
+        Route("/api/v2/{endpoint:path}", dispatch, methods=["GET", "POST"]),
+    ]

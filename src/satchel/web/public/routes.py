@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from satchel.web.public import downloads, manage, uploads
+from satchel.web.public import downloads, manage, openapi, uploads
 
 
 def routes() -> list[Route]:
     return [
+        Route("/openapi.json", openapi.openapi, methods=["GET"]),
         Route("/", uploads.index, methods=["GET"]),
         Route("/upload", uploads.upload, methods=["POST"]),
         Route("/f/{public_id}", downloads.download, methods=["GET", "HEAD"]),
