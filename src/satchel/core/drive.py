@@ -30,6 +30,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_DEPTH = 64
 MAX_QUERY = 255
+MAX_CURSOR = 2048  # a cursor holds a kind, a name (at most 255 characters) and an id
 FILE_NOT_FOUND = "File not found"
 FOLDER_NOT_FOUND = "Folder not found"
 NOT_IN_TRASH = "Not in the trash"
@@ -89,10 +90,12 @@ class Cursor:
     def decode(cls, text: str | None) -> Cursor | None:
         if not text:
             return None
+        if len(text) > MAX_CURSOR:
+            raise BadRequest("Invalid cursor")
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             kind, name, item_id = json.loads(raw)
-        except (binascii.Error, ValueError, TypeError):
+        except (binascii.Error, ValueError, TypeError, RecursionError):
             raise BadRequest("Invalid cursor") from None
         if kind not in ("folder", "file") or not isinstance(name, str):
             raise BadRequest("Invalid cursor")

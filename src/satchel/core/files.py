@@ -429,6 +429,8 @@ class FileService:
         if changes.max_downloads_given:
             self.counter.flush()  # a new limit is checked against the stored count
         values = self._changed_values(record, changes, actor)
+        if not values:
+            return record  # nothing was sent that changes anything
         with self.db.write() as session:
             session.execute(update(StoredFile).where(StoredFile.id == record.id).values(**values))
             fresh = session.get(StoredFile, record.id)

@@ -119,7 +119,7 @@ async def read_body(request: Request, max_bytes: int, too_large: str) -> bytes:
 def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         raise BadRequest("Invalid JSON body") from None
     if not isinstance(data, dict):
         raise BadRequest("Expected a JSON object")

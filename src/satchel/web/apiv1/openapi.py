@@ -372,7 +372,8 @@ PATHS["/apiv1/files/{id}"]["delete"] = _operation(
     ("200", "Trashed", "In the trash"),
     [_path_id("id")],
 )
-_BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+# The file's own content type (application/octet-stream when it has none).
+_BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 PATHS["/apiv1/download/{file_id}"]["get"]["responses"]["200"] = {
     "description": "The whole file",
     "content": _BYTES,

@@ -74,7 +74,14 @@ _FOLDER_FIELDS: dict[str, Any] = {
     "folderName": _TEXT,
     "totalSize": _DIGITS,
     "isPublic": {"enum": ["0", "1", "2"]},
-    "accessPassword": {"type": ["string", "null"], "pattern": "^[0-9a-f]{32}$"},
+    "accessPassword": {
+        "type": ["string", "null"],
+        "pattern": "^([0-9a-f]{32}|[*]{32})$",
+        "description": (
+            "The MD5 in the answer that set it, 32 asterisks later (only a hash of it is "
+            "kept), null without a password."
+        ),
+    },
     "date_added": _NULL_DATE,
     "date_updated": _NULL_DATE,
     "url_folder": _URL,
