@@ -32,7 +32,12 @@ $(JS_TESTS)/node_modules/.installed: $(JS_TESTS)/package.json $(JS_TESTS)/packag
 	npm ci --prefix $(JS_TESTS) --no-audit --no-fund
 	touch $@
 
-pytest: $(VENV)/.installed $(JS_TESTS)/node_modules/.installed
+# Debian's Chromium for tests/browser (Playwright drives it; it never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+pytest: $(VENV)/.installed $(JS_TESTS)/node_modules/.installed $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
