@@ -12,12 +12,12 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from satchel.core.packages import DEFAULT_PACKAGES, parse_packages
+from satchel.core.packages import DEFAULT_PACKAGES, Package, parse_packages
 from satchel.errors import ConfigError
 
 _SIZE_UNITS = {
@@ -359,27 +359,65 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    values: dict[str, Any] = field(default_factory=dict)
+    """One typed attribute per row of SETTINGS, in its order; a test holds the two together."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    data_dir: str
+    public_url: str
+    database_url: str
+    db_statement_timeout: int
+    db_connect_timeout: int
+    storage: str
+    master_keys: list[str]
+    guest_max_upload_size: int
+    user_max_upload_size: int
+    default_expiry: int
+    max_expiry: int
+    download_resume_window: int
+    rate_limits_enabled: bool
+    rate_limits: dict[str, RateLimit]
+    rate_limit_storage: str
+    password_guesses: str
+    trusted_proxies: list[str]
+    min_free_space: int
+    short_code_length: int
+    job_interval: int
+    temp_max_age: int
+    orphan_grace: int
+    packages: dict[str, Package]
+    default_package: str
+    registration: str
+    session_lifetime: int
+    tus_expiry: int
+    api_v2_auth: list[str]
+    url_import_timeout: int
+    url_import_workers: int
+    url_import_per_user: int
+    url_import_min_rate: int
+    url_import_allowed_hosts: list[str]
+    trash_retention: int
+    log_level: str
+    workers: int
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """A new dict of name to value, for ``{**settings.values, name: raw}`` overrides.
+
+        Any: the one dict holds every setting's type; typed reads go through the attributes.
+        """
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def replace(self, **changes: Any) -> Settings:
         return load_settings(environ={}, overrides={**self.values, **changes})
 
     @property
     def data_path(self) -> Path:
-        return Path(self.values["data_dir"]).resolve()
+        return Path(self.data_dir).resolve()
 
     @property
     def sqlalchemy_url(self) -> str:
-        url: str = self.values["database_url"]
-        return url or f"sqlite:///{self.data_path / 'satchel.db'}"
+        return self.database_url or f"sqlite:///{self.data_path / 'satchel.db'}"
 
 
 def load_settings(
@@ -397,8 +435,9 @@ def load_settings(
             raw[setting.name] = environ[setting.env]
     raw.update(overrides or {})
     values = {name: _parse(_BY_NAME[name], value) for name, value in raw.items()}
-    _check_consistency(values)
-    return Settings(values)
+    settings = _guest_package_follows(Settings(**values))
+    _check_consistency(settings)
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -420,26 +459,31 @@ def _parse(setting: Setting, value: Any) -> Any:
         raise ConfigError(f"setting {setting.env} ({setting.name}): {exc}") from exc
 
 
-def _check_consistency(values: dict[str, Any]) -> None:
-    if values["short_code_length"] < 6:
+def _guest_package_follows(settings: Settings) -> Settings:
+    """The guest package's upload limit is always ``guest_max_upload_size``."""
+    guest = settings.packages.get("guest")
+    if guest is None:
+        return settings
+    limited = replace(guest, max_upload_size=settings.guest_max_upload_size)
+    return replace(settings, packages={**settings.packages, "guest": limited})
+
+
+def _check_consistency(settings: Settings) -> None:
+    if settings.short_code_length < 6:
         raise ConfigError("setting SATCHEL_SHORT_CODE_LENGTH: must be at least 6")
-    if values["default_expiry"] > values["max_expiry"]:
+    if settings.default_expiry > settings.max_expiry:
         raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: longer than SATCHEL_MAX_EXPIRY")
-    if values["default_expiry"] <= 0:
+    if settings.default_expiry <= 0:
         raise ConfigError("setting SATCHEL_DEFAULT_EXPIRY: must be positive")
-    if "guest" in values["packages"]:
-        values["packages"]["guest"] = replace(
-            values["packages"]["guest"], max_upload_size=values["guest_max_upload_size"]
-        )
-    if values["default_package"] not in values["packages"]:
-        known = ", ".join(values["packages"])
+    if settings.default_package not in settings.packages:
+        known = ", ".join(settings.packages)
         raise ConfigError(
-            f"setting SATCHEL_DEFAULT_PACKAGE: no package {values['default_package']!r} ({known})"
+            f"setting SATCHEL_DEFAULT_PACKAGE: no package {settings.default_package!r} ({known})"
         )
-    unknown_auth = set(values["api_v2_auth"]) - {"keys", "password"}
+    unknown_auth = set(settings.api_v2_auth) - {"keys", "password"}
     if unknown_auth:
         raise ConfigError("setting SATCHEL_API_V2_AUTH: use keys, password or both")
-    if values["log_level"].lower() not in {"debug", "info", "warning", "error"}:
+    if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise ConfigError("setting SATCHEL_LOG_LEVEL: use debug, info, warning or error")
 
 
