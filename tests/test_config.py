@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
 
-from satchel.config import SETTINGS, load_settings, settings_markdown
+from satchel.config import SETTINGS, Settings, load_settings, settings_markdown
 from satchel.errors import ConfigError
 
 
@@ -63,6 +65,46 @@ def test_every_setting_is_documented() -> None:
     assert settings_markdown() in doc, "docs/settings.md is out of date: regenerate its table"
     for setting in SETTINGS:
         assert setting.env in doc
+
+
+def test_settings_fields_match_the_table() -> None:
+    assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS]
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """``isinstance`` that also looks inside ``list[X]`` and ``dict[K, V]``; a bool is no int."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and all(_conforms(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items()
+        )
+    if hint is int and isinstance(value, bool):
+        return False
+    return isinstance(value, hint)
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_setting_types_match_their_parsers(setting: Any) -> None:
+    hint = get_type_hints(Settings)[setting.name]
+    assert get_type_hints(setting.parse)["return"] == hint
+    assert _conforms(setting.parse(setting.default), hint)
+    assert _conforms(getattr(load_settings(environ={}), setting.name), hint)
+
+
+def test_values_is_a_copy_and_replace_validates_again() -> None:
+    settings = load_settings(environ={})
+    values = settings.values
+    assert type(values) is dict
+    assert values["guest_max_upload_size"] == settings.guest_max_upload_size
+    values["guest_max_upload_size"] = 1
+    assert settings.values["guest_max_upload_size"] == 1024**3
+    smaller = settings.replace(guest_max_upload_size="10MiB")
+    assert smaller.guest_max_upload_size == 10 * 1024**2
+    assert smaller.packages["guest"].max_upload_size == 10 * 1024**2
+    with pytest.raises(ConfigError, match="SATCHEL_MAX_EXPIRY"):
+        settings.replace(max_expiry="a week")
 
 
 def test_cli_reports_a_bad_setting(tmp_path: Path) -> None:
