@@ -40,6 +40,7 @@ TABLES = (
     "users",
     "key_ring",
     "failed_guesses",
+    "upload_slots",
 )
 
 

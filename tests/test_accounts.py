@@ -9,7 +9,7 @@ from satchel.config import ConfigError, Settings, load_settings
 from satchel.core.accounts import AccountService, NewUser
 from satchel.db.engine import Database
 from satchel.errors import BadRequest, Conflict, NotFound
-from satchel.web.state import guess_limiter
+from satchel.services import guess_limiter
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from satchel.core.apikeys import ApiKeyService, KeyChanges, hash_secret
 from satchel.db.engine import Database
 from satchel.db.models import ApiKey, User
 from satchel.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from satchel.web.state import guess_limiter
+from satchel.services import guess_limiter
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from satchel.web.state import AppState
 
 def run_jobs_at(state: AppState, moment: datetime) -> str | None:
     """Runs the job runner's due jobs as if it were ``moment``; the purge job's result."""
-    state.files.clock = lambda: moment
+    state.files.clock = state.trash.clock = lambda: moment
     JobRunner(state.db, state.jobs.jobs, clock=lambda: moment).run_due()
     with state.db.read() as session:
         return session.scalar(select(JobLease.last_result).where(JobLease.name == "purge_trash"))

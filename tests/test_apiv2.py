@@ -427,7 +427,7 @@ def test_download_token_fetches_a_private_file_for_24_hours(v2: V2) -> None:
     token = url.rsplit("download_token=", 1)[1]
     assert re.fullmatch(r"[0-9a-f]{64}", token)
     path = "/" + url.split("/", 3)[3]
-    record = v2.state.drive.file(v2.user.id, int(file_id))
+    record = v2.state.drive_files.get(v2.user.id, int(file_id))
     with v2.state.db.write() as session:
         session.execute(
             update(StoredFile).where(StoredFile.id == record.id).values(is_public=False)

@@ -169,9 +169,9 @@ def test_manage_rejects_bad_values(client: TestClient) -> None:
 def test_upload_whose_temp_file_was_swept_gets_a_clear_error(settings: Settings) -> None:
     from datetime import timedelta
 
-    from satchel.core.ingest import UploadIngest
     from satchel.errors import RequestTimeout
     from satchel.storage import open_store
+    from satchel.web.multipart import UploadIngest
 
     store = open_store("local", settings.data_path)
     ingest = UploadIngest(store, BOUNDARY, -1, 1 << 30)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from tests.helpers import bearer, make_folder, token_of, upload, user_key
 
 from satchel.config import Settings, load_settings
 from satchel.core.accounts import NewUser
-from satchel.core.files import Actor
+from satchel.core.actors import Guest
+from satchel.db.models import UploadSlot
 from satchel.errors import RateLimited
 from satchel.web.app import create_app
-from satchel.web.public.uploads import upload_slot
 from satchel.web.state import SESSION_COOKIE, AppState
 
 
@@ -170,17 +171,19 @@ def test_concurrent_upload_slots(settings: Settings) -> None:
         environ={}, overrides={**settings.values, "packages": {"guest": {"concurrent_uploads": 3}}}
     )
     state = create_app(capped, migrate=False, run_jobs=False).state.satchel
-    guest = Actor(ip="192.0.2.1")
-    limit = state.package_of(guest).concurrent_uploads
+    guest = Guest(ip="192.0.2.1")
+    limit = state.uploads.package(guest).concurrent_uploads
     assert limit == 3
-    with upload_slot(state, guest), upload_slot(state, guest), upload_slot(state, guest):
-        with pytest.raises(RateLimited), upload_slot(state, guest):
+    slot = state.uploads.slot
+    with slot(guest), slot(guest), slot(guest):
+        with pytest.raises(RateLimited), slot(guest):
             pass
-        with upload_slot(state, Actor(ip="192.0.2.2")):  # someone else is not held up
+        with slot(Guest(ip="192.0.2.2")):  # someone else is not held up
             pass
-    with upload_slot(state, guest):  # the slots were given back
+    with slot(guest):  # the slots were given back
         pass
-    assert state.uploads_running == {}
+    with state.db.read() as session:
+        assert session.scalars(select(UploadSlot.id)).all() == []
 
 
 def test_claim_a_guest_upload(client: TestClient) -> None:

@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 from starlette.requests import Request
 
-from satchel.core.files import ByteRange
+from satchel.core.downloads import ByteRange
 from satchel.errors import RangeNotSatisfiable
 from satchel.web.http import client_ip, content_disposition, is_cli_client, parse_range, wants_html
 

@@ -13,8 +13,8 @@ from tests.helpers import api_upload, bearer, path_of, token_of, upload, user_ke
 from satchel.cli import main
 from satchel.config import Settings
 from satchel.core.accounts import NewUser
-from satchel.core.drive import FolderSharing
-from satchel.db.models import Folder
+from satchel.core.drive.folders import FolderSharing
+from satchel.db.models import Folder, FolderVisibility
 from satchel.web.state import SESSION_COOKIE, AppState
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "Mozilla/5.0"}
@@ -52,11 +52,11 @@ def shared(
     parent: Folder | None = None,
 ) -> Folder:
     md5 = hashlib.md5(password.encode(), usedforsecurity=False).hexdigest() if password else None
-    return state_of(client).drive.create_folder(
+    return state_of(client).folders.create(
         user_id(client, owner),
         name,
         parent.id if parent else None,
-        FolderSharing(is_public, md5),
+        FolderSharing(FolderVisibility(is_public), md5),
     )
 
 
@@ -137,7 +137,7 @@ def test_private_folder_is_not_found_except_for_its_owner(client: TestClient) ->
 def test_trashed_folder_and_unknown_code_are_not_found(client: TestClient) -> None:
     user_key(client, "alice")
     folder = shared(client, "alice", "old", PUBLIC)
-    state_of(client).drive.trash_folder(user_id(client, "alice"), folder.id)
+    state_of(client).trash.trash_folder(user_id(client, "alice"), folder.id)
     assert client.get(page_url(folder)).status_code == 404
     assert client.get("/folder/nosuchcode").status_code == 404
     assert client.get("/folder/bad-code!/x").status_code == 404
@@ -281,7 +281,7 @@ def test_stats_of_a_used_up_file_is_not_found(client: TestClient) -> None:
 def test_stats_of_a_trashed_file_is_not_found(client: TestClient) -> None:
     key = user_key(client, "alice")
     [record] = api_upload(client, key, ("gone.txt", b"x"))
-    uuid = state_of(client).drive.file(user_id(client, "alice"), record["id"]).uuid
+    uuid = state_of(client).drive_files.get(user_id(client, "alice"), record["id"]).uuid
     log_in(client, "alice")  # a drive file is private: its stats are its owner's
     assert client.get(f"/stats/{uuid}").status_code == 200
     client.delete(f"/apiv1/files/{record['id']}", headers=bearer(key))

@@ -24,7 +24,7 @@ from tests.helpers import bearer, make_folder, path_of, user_key
 
 from satchel.config import Settings, load_settings
 from satchel.core.accounts import NewUser
-from satchel.core.files import Actor
+from satchel.core.actors import Guest
 from satchel.db.models import TusUpload, utcnow
 from satchel.web.app import create_app
 from satchel.web.state import SESSION_COOKIE, AppState
@@ -416,7 +416,7 @@ def test_a_patch_while_another_is_writing_is_409(client: TestClient) -> None:
     path = new_upload(client, 100)
     state = state_of(client)
     # Another request holds the upload, as a PATCH does while its body streams in.
-    running = state.tus.begin(path.rsplit("/", 1)[1], 0, Actor(ip="testclient"))
+    running = state.tus.begin(path.rsplit("/", 1)[1], 0, Guest(ip="testclient"))
     try:
         assert patch(client, path, 0, b"y" * 10).status_code == 409
     finally:

@@ -140,7 +140,7 @@ def _invite_lifetime(value: str) -> timedelta | None:
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
-    from satchel.web.state import guess_limiter
+    from satchel.services import guess_limiter
 
     db = _database(settings)
     try:
@@ -227,7 +227,7 @@ _create_invite = _account_command(_new_invite)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from satchel.web.state import key_source
+    from satchel.services import key_source
 
     settings.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     _migrate_once(settings)
@@ -352,22 +352,22 @@ def _retire_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _database(settings: Settings) -> Database:
-    from satchel.web.state import open_database
+    from satchel.services import open_database
 
     return open_database(settings)
 
 
 def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from satchel.web.state import build_state
+    from satchel.services import build_services
 
-    state = build_state(settings)
+    services = build_services(settings)
     try:
-        state.db.migrate()
-        for job in state.jobs.jobs:
+        services.db.migrate()
+        for job in services.jobs.jobs:
             print(f"{job.name}: {job.run()}")
-        print(f"url_imports: {state.imports.run_pending()}")
+        print(f"url_imports: {services.imports.run_pending()}")
     finally:
-        state.db.dispose()
+        services.close()
     return 0
 
 

@@ -21,6 +21,7 @@ from tests.helpers import ALL_PERMISSIONS, bearer, path_of, token_of
 
 from satchel.config import load_settings
 from satchel.core.accounts import NewUser
+from satchel.core.actors import Member
 from satchel.db.models import User
 from satchel.errors import NotFound
 from satchel.web.app import create_app
@@ -170,22 +171,23 @@ class Target:
     def drive_folder(self) -> int:
         """A new, empty folder of alice's, inside the one folder that holds them all (so no
         folder grows long enough to slow listings down)."""
-        return self.state.drive.create_folder(self.user.id, "f", self._home()).id
+        return self.state.folders.create(self.user.id, "f", self._home()).id
 
     def drive_file(self) -> int:
         """A new file of alice's, in a new folder of its own."""
-        copied = self.state.drive.copy_file(self.user.id, self._model(), self.drive_folder())
+        owner = Member(ip="", user=self.user)
+        copied = self.state.drive_files.copy(owner, self._model(), self.drive_folder())
         return copied.id
 
     def _home(self) -> int:
         """The folder of the fresh things (made again when a request trashed it)."""
-        if not self._exists(self.state.drive.folder, self.home):
-            self.home = self.state.drive.create_folder(self.user.id, "fuzz", None).id
+        if not self._exists(self.state.folders.live, self.home):
+            self.home = self.state.folders.create(self.user.id, "fuzz", None).id
         return self.home
 
     def _model(self) -> int:
         """The file fresh files are copies of (uploaded again when a request trashed it)."""
-        if not self._exists(self.state.drive.file, self.model):
+        if not self._exists(self.state.drive_files.get, self.model):
             answer = self.client.post(
                 "/apiv1/upload",
                 files={"files": ("model.txt", b"drive bytes")},
@@ -205,7 +207,7 @@ class Target:
 
     def trashed_file(self) -> int:
         file_id = self.drive_file()
-        self.state.drive.trash_file(self.user.id, file_id)
+        self.state.trash.trash_file(self.user.id, file_id)
         return file_id
 
     def guest_upload(self, **fields: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.fuzz.support import PROPERTIES, REQUESTS, AsServer, Target, raw_request
 from tests.helpers import path_of
 
-from satchel.core.files import ByteRange
+from satchel.core.downloads import ByteRange
 from satchel.core.tus import CHECKSUMS, Checksum, parse_metadata
 from satchel.errors import BadRequest, RangeNotSatisfiable
 from satchel.web.http import parse_range

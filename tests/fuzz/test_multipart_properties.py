@@ -20,12 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzz.support import PROPERTIES, UPLOADS
 
-from satchel.core.ingest import IngestedBlob, UploadIngest
+from satchel.core.bundles import IngestedBlob
 from satchel.core.names import make_unique, safe_content_type, safe_filename
 from satchel.crypto.atrest import decrypt_range
 from satchel.errors import BadRequest, SatchelError, TooLarge
 from satchel.storage import BlobStore, open_store
 from satchel.web.http import _decode_form, _multipart_fields
+from satchel.web.multipart import UploadIngest
 
 pytestmark = pytest.mark.usefixtures("readable_failures")
 

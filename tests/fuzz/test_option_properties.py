@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzz.support import PROPERTIES
 
-from satchel.core.drive import Cursor
+from satchel.core.drive.listing import Cursor
 from satchel.core.expiry import parse_expiry
 from satchel.core.options import (
     ManageChanges,

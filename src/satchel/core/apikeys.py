@@ -191,6 +191,37 @@ class ApiKeyService:
         return key
 
 
+def check_grant(
+    caller: ApiKey, permissions: Mapping[str, Any], allowed_ips: Sequence[Any] | None
+) -> None:
+    """A key can hand out no more than it holds: no permission it lacks, and, when it is
+    itself bound to addresses, no key usable from outside them."""
+    granted = parse_permissions(permissions)  # unknown names and non-booleans: 400
+    extra = sorted(
+        name
+        for name, value in granted.items()
+        if value is True and not caller.permissions.get(name)
+    )
+    if extra:
+        raise Forbidden(f"A key can only grant permissions it has itself (not {', '.join(extra)})")
+    if not caller.allowed_ips or allowed_ips is None:
+        return
+    if not allowed_ips:
+        raise Forbidden("This key is bound to addresses: a key it creates needs an allow-list too")
+    own = [ipaddress.ip_network(entry) for entry in caller.allowed_ips]
+    for entry in parse_allowed_ips(allowed_ips):
+        network = ipaddress.ip_network(entry)
+        if not any(_within(network, mine) for mine in own):
+            raise Forbidden(f"{entry} is outside this key's own allow-list")
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _within(network: IPNetwork, own: IPNetwork) -> bool:
+    return network.version == own.version and network.subnet_of(own)  # type: ignore[arg-type]
+
+
 def _bearer(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("Missing API key: send Authorization: Bearer <key>")

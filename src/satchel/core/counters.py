@@ -12,16 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
-
 from satchel.db.engine import Database
-from satchel.db.models import StoredFile
-
-_ADD = (
-    update(StoredFile)
-    .where(StoredFile.id == bindparam("file_id"))
-    .values(downloads=StoredFile.downloads + bindparam("count"), last_download_at=bindparam("now"))
-)
+from satchel.db.repositories.files import add_downloads
 
 
 class DownloadCounter:
@@ -45,15 +37,11 @@ class DownloadCounter:
             batch, self._pending = self._pending, Counter()
         if not batch:
             return 0
-        now = self.clock()
-        rows = [
-            {"file_id": file_id, "count": count, "now": now} for file_id, count in batch.items()
-        ]
         try:
             with self.db.write_connection() as conn:
-                conn.execute(_ADD, rows)
+                add_downloads(conn, dict(batch), self.clock())
         except Exception:
             with self._lock:
                 self._pending.update(batch)  # keep them for the next flush
             raise
-        return len(rows)
+        return len(batch)

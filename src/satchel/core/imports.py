@@ -1,4 +1,4 @@
-"""Remote URL imports: queued by /api/v2, fetched into a user's drive by the job runner."""
+"""Remote URL imports: queued by /api/v2, fetched into a user's drive by import workers."""
 
 from __future__ import annotations
 
@@ -11,17 +11,21 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from satchel.config import Settings
 from satchel.core.accounts import AccountService
-from satchel.core.blobs import store_stream
-from satchel.core.drive import DriveService
-from satchel.core.files import Actor
+from satchel.core.actors import Member
+from satchel.core.bundles import store_stream
+from satchel.core.drive.folders import FolderService
 from satchel.core.names import safe_content_type, safe_filename
 from satchel.core.options import UploadOptions
-from satchel.db.models import UrlImport, User, utcnow
+from satchel.core.uploads import UploadPolicy
+from satchel.db.engine import Database
+from satchel.db.models import ImportStatus, UrlImport, User, utcnow
 from satchel.errors import BadRequest, NotFound, SatchelError
+from satchel.storage.base import BlobStore
 
 log = logging.getLogger("satchel.imports")
-ACTIVE = ("pending", "downloading")
+ACTIVE = (ImportStatus.PENDING, ImportStatus.DOWNLOADING)
 MAX_URL_LENGTH = 2048
 PROGRESS_EVERY = 1.0  # seconds between progress writes
 
@@ -29,16 +33,21 @@ PROGRESS_EVERY = 1.0  # seconds between progress writes
 class UrlImportService:
     def __init__(
         self,
-        drive: DriveService,
+        db: Database,
+        store: BlobStore,
+        settings: Settings,
         accounts: AccountService,
-        per_user: int = 2,
+        folders: FolderService,
+        uploads: UploadPolicy,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.per_user = max(1, per_user)
-        self.drive = drive
-        self.files = drive.files
-        self.db = drive.db
+        self.db = db
+        self.store = store
+        self.settings = settings
         self.accounts = accounts
+        self.folders = folders
+        self.uploads = uploads
+        self.per_user = max(1, settings.url_import_per_user)
         self.clock = clock
         self.worker = secrets.token_hex(8)
 
@@ -48,7 +57,7 @@ class UrlImportService:
         text = url.strip()
         if not text.lower().startswith(("http://", "https://")) or len(text) > MAX_URL_LENGTH:
             raise BadRequest("Only http:// and https:// URLs can be imported")
-        self.drive.folder(user.id, folder_id)
+        self.folders.live(user.id, folder_id)
         package = self.accounts.package_of(user)
         with self.db.write() as session:
             if package.max_remote_download_urls:
@@ -65,7 +74,7 @@ class UrlImportService:
                 user_id=user.id,
                 url=text,
                 folder_id=folder_id,
-                status="pending",
+                status=ImportStatus.PENDING,
                 created_at=self.clock(),
                 downloaded=0,
             )
@@ -104,7 +113,7 @@ class UrlImportService:
         for it; the loser looks again."""
         running = (
             select(UrlImport.user_id, func.count(UrlImport.id).label("running"))
-            .where(UrlImport.status == "downloading")
+            .where(UrlImport.status == ImportStatus.DOWNLOADING)
             .group_by(UrlImport.user_id)
             .subquery()
         )
@@ -112,7 +121,7 @@ class UrlImportService:
         statement = (
             select(UrlImport.id)
             .outerjoin(running, running.c.user_id == UrlImport.user_id)
-            .where(UrlImport.status == "pending", busy < self.per_user)
+            .where(UrlImport.status == ImportStatus.PENDING, busy < self.per_user)
             .order_by(busy, UrlImport.id)
             .limit(1)
         )
@@ -130,8 +139,10 @@ class UrlImportService:
         with self.db.write() as session:
             result = session.execute(
                 update(UrlImport)
-                .where(UrlImport.id == item_id, UrlImport.status == "pending")
-                .values(status="downloading", worker=self.worker, started_at=self.clock())
+                .where(UrlImport.id == item_id, UrlImport.status == ImportStatus.PENDING)
+                .values(
+                    status=ImportStatus.DOWNLOADING, worker=self.worker, started_at=self.clock()
+                )
             )
         return bool(getattr(result, "rowcount", 0))
 
@@ -148,47 +159,46 @@ class UrlImportService:
         try:
             file_id, size = self._fetch_into_drive(item, user)
         except UrlRefused as exc:
-            self._finish(item_id, "failed", error=exc.reason)
+            self._finish(item_id, ImportStatus.FAILED, error=exc.reason)
         except SatchelError as exc:
-            self._finish(item_id, "failed", error=exc.detail)
+            self._finish(item_id, ImportStatus.FAILED, error=exc.detail)
         except Exception:
             log.exception("URL import %s failed", item_id)
-            self._finish(item_id, "failed", error="internal error while importing")
+            self._finish(item_id, ImportStatus.FAILED, error="internal error while importing")
         else:
-            self._finish(item_id, "complete", file_id=file_id, total_size=size, downloaded=size)
+            self._finish(
+                item_id, ImportStatus.COMPLETE, file_id=file_id, total_size=size, downloaded=size
+            )
 
     def _fetch_into_drive(self, item: UrlImport, user: User) -> tuple[int, int]:
         from satchel.core.urlfetch import FetchLimits, open_url
 
-        settings = self.files.settings
-        package = self.accounts.package_of(user)
+        settings = self.settings
+        owner = Member(ip="", user=user)
         limits = FetchLimits(
-            max_bytes=package.upload_limit(int(settings.user_max_upload_size)),
-            timeout=float(settings.url_import_timeout),
+            max_bytes=self.uploads.max_bytes(owner),
+            timeout=settings.url_import_timeout,
             max_redirects=5,
             allowed_hosts=frozenset(h.lower() for h in settings.url_import_allowed_hosts),
-            min_rate=int(settings.url_import_min_rate),
+            min_rate=settings.url_import_min_rate,
         )
-        progress = _Progress(self, item.id)
-        with open_url(item.url, limits, progress) as fetched:
+        options = UploadOptions(
+            is_temp=False, folder_id=item.folder_id, public=True, short_url=True
+        )
+        with open_url(item.url, limits, _Progress(self, item.id)) as fetched:
             if fetched.size is not None:
                 self._set(item.id, total_size=fetched.size)
-                self.drive.check_quota(user.id, package.max_storage_bytes, fetched.size)
+                self.uploads.admit(owner, fetched.size)
             blob = store_stream(
-                self.files.store,
+                self.store,
                 fetched.chunks,
                 safe_filename(fetched.filename, fallback="download"),
                 safe_content_type(fetched.content_type),
             )
         try:
-            self.drive.check_quota(user.id, package.max_storage_bytes, blob.size)
-            self.drive.folder(user.id, item.folder_id)
-            options = UploadOptions(
-                is_temp=False, folder_id=item.folder_id, public=True, short_url=True
-            )
-            created = self.files.register_upload(blob, options, Actor(ip="", user_id=user.id))
+            [created] = self.uploads.register(owner, [blob], options)
         except BaseException:
-            self.files.store.delete(blob.blob_key)
+            self.store.delete(blob.blob_key)
             raise
         return created.file.id, blob.size
 
@@ -202,15 +212,19 @@ class UrlImportService:
     def fail_stale(self) -> str:
         """A worker that died mid-import leaves its row "downloading": fail it after twice
         the time limit (a maintenance job)."""
-        timeout = timedelta(seconds=2 * float(self.files.settings.url_import_timeout))
+        timeout = timedelta(seconds=2 * self.settings.url_import_timeout)
         with self.db.write() as session:
             result = session.execute(
                 update(UrlImport)
                 .where(
-                    UrlImport.status == "downloading",
+                    UrlImport.status == ImportStatus.DOWNLOADING,
                     UrlImport.started_at <= self.clock() - timeout,
                 )
-                .values(status="failed", finished_at=self.clock(), error="interrupted: try again")
+                .values(
+                    status=ImportStatus.FAILED,
+                    finished_at=self.clock(),
+                    error="interrupted: try again",
+                )
             )
         return f"failed {getattr(result, 'rowcount', 0) or 0} interrupted URL import(s)"
 

@@ -24,25 +24,30 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select, update
 
-from satchel.core.files import Actor, CreatedUpload, FileService
+from satchel.core.actors import Actor
+from satchel.core.bundles import IngestedBlob, storage_error
+from satchel.core.files import CreatedUpload, FileService
 from satchel.core.ids import new_blob_key
-from satchel.core.ingest import IngestedBlob, storage_error
+from satchel.core.keyring import MasterKeys
 from satchel.core.names import safe_content_type, safe_filename
 from satchel.core.options import UploadOptions
 from satchel.core.passwords import hash_password
 from satchel.core.processes import is_gone, this_process
+from satchel.core.uploads import UploadPolicy
 from satchel.crypto.atrest import ChunkSealer, new_data_key
-from satchel.db.models import TusUpload, utcnow
+from satchel.db.engine import Database
+from satchel.db.models import TusState, TusUpload, utcnow
 from satchel.errors import (
     BadRequest,
     ChecksumMismatch,
     Conflict,
     Forbidden,
+    Gone,
     NotFound,
     OffsetConflict,
     UploadLocked,
 )
-from satchel.storage.base import StagingWriter
+from satchel.storage.base import BlobStore, StagingWriter
 
 PASSWORD_HASH = "_password_hash"  # noqa: S105 - a field name
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
@@ -121,25 +126,35 @@ def upload_fields(metadata: dict[str, str]) -> dict[str, str]:
 
 class TusService:
     def __init__(
-        self, files: FileService, expiry: timedelta, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        store: BlobStore,
+        keys: MasterKeys,
+        files: FileService,
+        uploads: UploadPolicy,
+        max_expiry: int,
+        expiry: timedelta,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.db = db
+        self.store = store
+        self.keys = keys
         self.files = files
-        self.db = files.db
-        self.store = files.store
-        self.keys = files.keys
+        self.uploads = uploads
+        self.max_expiry = max_expiry
         self.expiry = expiry
         self.clock = clock
-        # Set by the app: raises (507) when a user's quota cannot take ``size`` more bytes.
-        self.check_quota: Callable[[int | None, int], None] | None = None
 
     # -- creation and look-up -----------------------------------------------------------
 
-    def create(
-        self, length: int, metadata_header: str, fields: dict[str, str], actor: Actor
-    ) -> TusUpload:
-        """A password among the options is kept only as its hash: it leaves the stored fields
-        and the metadata that HEAD echoes."""
-        fields = dict(fields)
+    def create(self, length: int, metadata_header: str, actor: Actor) -> TusUpload:
+        """An upload of ``length`` bytes, under the upload policy as ``/upload`` is. A password
+        among the options is kept only as its hash: it leaves the stored fields and the
+        metadata that HEAD echoes."""
+        self.uploads.admit(actor, length)
+        fields = upload_fields(parse_metadata(metadata_header))
+        self.uploads.check_options(actor, UploadOptions.from_fields(fields, self.max_expiry))
+        self.uploads.check_space(length)
         password = fields.pop("password", "")
         if password:
             fields[PASSWORD_HASH] = hash_password(password)
@@ -162,7 +177,7 @@ class TusService:
             wrapped_by=wrapped.key_id,
             prefix=os.urandom(4),
             tail=None,
-            state="uploading",
+            state=TusState.UPLOADING,
             created_at=now,
             updated_at=now,
             expires_at=now + self.expiry,
@@ -193,7 +208,7 @@ class TusService:
             raise NotFound("Upload not found or expired")
         if upload.owner_id is not None and upload.owner_id != actor.user_id:
             raise Forbidden("This upload belongs to another user")
-        if upload.state == "committing" and self._abandoned(upload):
+        if upload.state == TusState.COMMITTING and self._abandoned(upload):
             return self._recover(upload)
         return upload
 
@@ -205,15 +220,19 @@ class TusService:
         upload = self.get(upload_id, actor)
         with self.db.write() as session:
             session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
-        if upload.state != "complete":
+        if upload.state != TusState.COMPLETE:
             self.store.delete_staging(upload.blob_key)
 
-    def result(self, upload_id: str, actor: Actor) -> dict[str, Any]:
+    def result(self, upload_id: str, actor: Actor) -> CreatedUpload:
+        """The finished upload's file and management token."""
         upload = self.get(upload_id, actor)
-        if upload.state != "complete" or upload.result is None:
+        if upload.state != TusState.COMPLETE or upload.result is None:
             raise Conflict("The upload is not finished yet")
         loaded: dict[str, Any] = json.loads(self.keys.unwrap(upload.result))
-        return loaded
+        record = self.files.get(upload.file_id) if upload.file_id is not None else None
+        if record is None:
+            raise Gone("The file of this upload is gone")
+        return CreatedUpload(record, loaded["manage_token"])
 
     def sweep(self, orphan_grace: timedelta = timedelta(hours=1)) -> int:
         """Unfinished uploads past their expiry lose their data; finished ones their result;
@@ -224,7 +243,7 @@ class TusService:
         for upload in stale:
             with self.db.write() as session:
                 session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
-            if upload.state != "complete":
+            if upload.state != TusState.COMPLETE:
                 self.store.delete_staging(upload.blob_key)
         return len(stale) + self._sweep_orphans(now - orphan_grace)
 
@@ -249,7 +268,7 @@ class TusService:
         """Takes the upload for one request at ``offset``: 409 when that is not its offset,
         423 while another live request is writing to it."""
         upload = self.get(upload_id, actor)
-        if upload.state == "complete":
+        if upload.state == TusState.COMPLETE:
             raise OffsetConflict("The upload is already complete")
         if upload.offset != offset:
             raise OffsetConflict(
@@ -269,7 +288,7 @@ class TusService:
                 .where(
                     TusUpload.id == upload.id,
                     TusUpload.offset == offset,
-                    TusUpload.state == "uploading",
+                    TusUpload.state == TusState.UPLOADING,
                     _same(TusUpload.busy_until, upload.busy_until),
                     _same(TusUpload.busy_by, upload.busy_by),
                 )
@@ -289,7 +308,7 @@ class TusService:
     def _register(self, upload: TusUpload, data_key: bytes, holder: str | None) -> CreatedUpload:
         """The committed blob becomes a file, exactly as ``/upload`` would make it."""
         fields = upload_fields(upload.options)
-        options = UploadOptions.from_fields(fields, self.files.settings.max_expiry)
+        options = UploadOptions.from_fields(fields, self.max_expiry)
         name = safe_filename(fields.get("filename", ""), fallback="file")
         blob = IngestedBlob(
             blob_key=upload.blob_key,
@@ -300,9 +319,9 @@ class TusService:
             file_count=1,
             file_names=[name],
         )
-        actor = Actor(ip=upload.uploader_ip or "", user_id=upload.owner_id)
+        actor = self.uploads.actor_of(upload.owner_id, upload.uploader_ip or "")
         ring = self.keys.for_wrapping()  # both tokens under one key: one wrapped_by
-        created = self.files.register_upload(blob, options, actor)
+        [created] = self.uploads.register(actor, [blob], options)
         if upload.options.get(PASSWORD_HASH):
             created = self.files.set_password_hash(created, upload.options[PASSWORD_HASH])
         now = self.clock()
@@ -313,7 +332,7 @@ class TusService:
             busy_by=None,
             offset=upload.length,
             tail=None,
-            state="complete",
+            state=TusState.COMPLETE,
             file_id=created.file.id,
             updated_at=now,
             expires_at=now + self.expiry,
@@ -329,7 +348,9 @@ class TusService:
         try:
             self.store.stat(upload.blob_key)
         except FileNotFoundError:
-            state = "uploading" if self.store.staging_size(upload.blob_key) else "failed"
+            state = (
+                TusState.UPLOADING if self.store.staging_size(upload.blob_key) else TusState.FAILED
+            )
             self._set(upload.id, upload.busy_by, state=state, busy_until=None, busy_by=None)
         else:
             self._register(upload, self.keys.unwrap(upload.wrapped_key), upload.busy_by)
@@ -518,7 +539,7 @@ class TusAppend:
         self.failed = True
         self.service.store.delete_staging(self.upload.blob_key)
         self.service._release(
-            self.upload.id, self.holder, state="failed", expires_at=self.service.clock()
+            self.upload.id, self.holder, state=TusState.FAILED, expires_at=self.service.clock()
         )
 
     def rollback(self) -> None:
@@ -544,14 +565,13 @@ class TusAppend:
         service, upload = self.service, self.upload
         try:
             # Checked again now that the file is in: other uploads may have filled the quota.
-            if service.check_quota is not None:
-                service.check_quota(upload.owner_id, upload.length)
+            service.uploads.admit(service.uploads.actor_of(upload.owner_id, ""), upload.length)
         except BaseException:
             self._fail()
             raise
         # Marked first: a crash between the commit and the registration is finished later
         # (TusService.get), rather than leaving an upload whose staged blob is gone.
-        service._set(upload.id, self.holder, state="committing")
+        service._set(upload.id, self.holder, state=TusState.COMMITTING)
         service.store.commit_staging(upload.blob_key)
         try:
             return service._register(upload, self.data_key, self.holder)

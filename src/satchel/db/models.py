@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +58,31 @@ class FileState(StrEnum):
     # downloads' resumptions until download_resume_window has passed.
     GONE = "gone"
     SPENT = "spent"  # the body is deleted; the row stays a day so the link still says 410
+
+
+class FolderVisibility(IntEnum):
+    """A folder's sharing, as /api/v2's ``is_public`` numbers it."""
+
+    PRIVATE = 0
+    UNLISTED = 1  # its page opens for whoever has the link
+    PUBLIC = 2  # and the site's folder search lists it
+
+
+class TusState(StrEnum):
+    UPLOADING = "uploading"
+    COMMITTING = "committing"  # its blob is being committed and registered as a file
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class ImportStatus(StrEnum):
+    """A URL import: pending → downloading → complete | failed | cancelled."""
+
+    PENDING = "pending"
+    DOWNLOADING = "downloading"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class StoredFile(Base):
@@ -167,8 +192,7 @@ class Folder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     trashed_with: Mapped[int | None] = mapped_column(BigInteger)
-    # Sharing: 0 private, 1 unlisted (by link), 2 public (also in the site's folder search).
-    is_public: Mapped[int] = mapped_column(Integer, default=0)
+    is_public: Mapped[int] = mapped_column(Integer, default=FolderVisibility.PRIVATE)
     # /api/v2 sends an MD5 of the password (and the page makes one of what is typed): only a
     # slow salted hash (Argon2) of that MD5 is kept.
     access_password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -241,8 +265,7 @@ class UrlImport(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     folder_id: Mapped[int | None] = mapped_column(BigInteger)
-    # pending → downloading → complete | failed | cancelled
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # ImportStatus
     error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -271,7 +294,7 @@ class TusUpload(Base):
     prefix: Mapped[bytes] = mapped_column(LargeBinary)
     # The plaintext after the last whole chunk, sealed under the data key: never on disk bare.
     tail: Mapped[bytes | None] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default="uploading", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=TusState.UPLOADING, index=True)
     busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The process whose request holds the lease: a lease of a process that died is void.
     busy_by: Mapped[str | None] = mapped_column(String(160))
@@ -304,3 +327,16 @@ class FailedGuess(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_failed_guesses_scope_at", "scope", "at"),)
+
+
+class UploadSlot(Base):
+    """An upload in progress, counted against its package's ``concurrent_uploads`` by every
+    worker and instance that shares the database (core.slots)."""
+
+    __tablename__ = "upload_slots"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    who: Mapped[str] = mapped_column(String(96), index=True)  # "user:<id>" or "ip:<address>"
+    holder: Mapped[str] = mapped_column(String(160))  # the process (core.processes)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,8 +7,10 @@ from itertools import islice
 
 from sqlalchemy import and_, or_, select, update
 
-from satchel.core.drive import DriveService
+from satchel.config import Settings
+from satchel.core.drive.trash import TrashService
 from satchel.core.files import FileService
+from satchel.core.guesses import GuessLimiter
 from satchel.core.imports import UrlImportService
 from satchel.core.sessions import SessionService
 from satchel.core.tus import TusService
@@ -65,8 +67,7 @@ def expire_files(files: FileService) -> str:
     while True:
         with files.db.read() as session:
             ids = list(session.scalars(select(StoredFile.id).where(condition).limit(BATCH)))
-        for file_id in ids:
-            files.delete_file(file_id)
+        files.delete_files(ids)
         deleted += len(ids)
         if len(ids) < BATCH:
             return f"deleted {deleted} file(s)" + (
@@ -85,8 +86,7 @@ def sweep_orphans(files: FileService) -> str:
     candidates = (key for key, stat in files.store.iter_blobs() if stat.modified < cutoff)
     removed = 0
     while batch := list(islice(candidates, BATCH)):
-        with files.db.read() as session:
-            known = files.lookup_blob_keys(session, batch)
+        known = files.known_blob_keys(batch)
         for key in batch:
             if key not in known:
                 files.store.delete(key)
@@ -94,26 +94,25 @@ def sweep_orphans(files: FileService) -> str:
     return f"removed {removed} orphan blob(s)"
 
 
-def purge_trash(drive: DriveService) -> str:
-    retention = timedelta(seconds=drive.files.settings.trash_retention)
-    return f"purged {drive.purge_trash(retention)} file(s) from the trash"
-
-
 def maintenance_jobs(
+    *,
+    settings: Settings,
     files: FileService,
-    drive: DriveService,
+    trash: TrashService,
     sessions: SessionService,
-    interval: timedelta,
     imports: UrlImportService,
     v2auth: V2AuthService,
     tus: TusService,
+    guesses: GuessLimiter,
 ) -> list[Job]:
+    interval = timedelta(seconds=settings.job_interval)
+    retention = timedelta(seconds=settings.trash_retention)
     return [
         Job(
             "expire_tus",
             interval,
             lambda: (
-                f"removed {tus.sweep(timedelta(seconds=files.settings.orphan_grace))} "
+                f"removed {tus.sweep(timedelta(seconds=settings.orphan_grace))} "
                 "expired or orphan tus upload(s)"
             ),
         ),
@@ -125,7 +124,11 @@ def maintenance_jobs(
             lambda: f"removed {v2auth.sweep()} token(s)",
         ),
         Job("expire_files", interval, lambda: expire_files(files)),
-        Job("purge_trash", interval, lambda: purge_trash(drive)),
+        Job(
+            "purge_trash",
+            interval,
+            lambda: f"purged {trash.purge(retention)} file(s) from the trash",
+        ),
         Job(
             "sweep_sessions",
             max(interval, timedelta(minutes=10)),
@@ -134,7 +137,7 @@ def maintenance_jobs(
         Job(
             "sweep_failed_guesses",
             max(interval, timedelta(minutes=10)),
-            lambda: f"forgot {files.guesses.sweep()} failed password guess(es)",
+            lambda: f"forgot {guesses.sweep()} failed password guess(es)",
         ),
         Job("sweep_temp", interval, lambda: sweep_temp(files)),
         Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),

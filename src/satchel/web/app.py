@@ -92,7 +92,7 @@ def _problems(state: AppState) -> list[str]:
     except Exception as exc:
         problems.append(f"database: {type(exc).__name__}")
     try:
-        state.files.store.check()
+        state.store.check()
     except Exception as exc:
         problems.append(f"storage: {type(exc).__name__}")
     return problems

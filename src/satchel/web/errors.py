@@ -1,8 +1,13 @@
-"""The public surface's error shape: ``{"error": "…"}`` with the reference's status codes."""
+"""Domain errors become answers here: the status table of the reference, and ``guard``, which
+gives every route of a surface that surface's error shape. Each surface has one renderer:
+``public`` below (JSON ``{"error": …}``, an error page for a browser), the others in their
+packages (``/apiv1``, ``/api/v2``, tus); the account and shared-folder pages use ``public``."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,6 +37,9 @@ from satchel.web.templates import render
 
 log = logging.getLogger("satchel.web")
 
+Handler = Callable[[Request], Awaitable[Response]]
+Renderer = Callable[[Request, SatchelError], Response]
+
 STATUS: dict[type[SatchelError], int] = {
     PreconditionFailed: 412,
     ChecksumMismatch: 460,
@@ -57,25 +65,44 @@ def status_of(error: SatchelError) -> int:
     return 500
 
 
-def error_response(request: Request, error: SatchelError) -> Response:
-    status = status_of(error)
+def error_headers(error: SatchelError) -> dict[str, str]:
+    """What an error's answer says besides its message, on every surface."""
     headers = {}
     if isinstance(error, RateLimited | ServiceUnavailable | UploadLocked):
         headers["Retry-After"] = str(error.retry_after)
-    if isinstance(error, Unauthorized) and request.url.path.startswith("/apiv1/"):
-        headers["WWW-Authenticate"] = 'Bearer realm="satchel"'
     if isinstance(error, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{error.size}"
+    return headers
+
+
+def public(request: Request, error: SatchelError) -> Response:
+    """The public API's shape: ``{"error": "…"}``; a browser navigating gets a page."""
+    status, headers = status_of(error), error_headers(error)
     if wants_html(request) and request.method in {"GET", "HEAD"}:
-        return render(
-            request, "error.html", {"status": status, "message": error.detail}, status, headers
-        )
+        context = {"status": status, "message": error.detail}
+        return render(request, "error.html", context, status, headers)
     return JSONResponse({"error": error.detail}, status_code=status, headers=headers)
+
+
+def guard(renderer: Renderer) -> Callable[[Handler], Handler]:
+    """Routes of a surface answer its domain errors in its shape."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SatchelError as exc:
+                return renderer(request, exc)
+
+        return guarded
+
+    return wrap
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SatchelError)
-    return error_response(request, exc)
+    return public(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -96,6 +123,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: Starlette) -> None:
+    """What no surface caught: unknown routes, and errors outside any route."""
     app.add_exception_handler(SatchelError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

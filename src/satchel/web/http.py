@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from starlette.requests import Request
 
-from satchel.core.files import ByteRange
+from satchel.core.downloads import ByteRange
 from satchel.core.ids import parse_number
 from satchel.errors import BadRequest, TooLarge
 

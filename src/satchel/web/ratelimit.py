@@ -9,14 +9,14 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from satchel.config import Settings
-from satchel.core.files import Actor
+from satchel.core.actors import Actor
 from satchel.errors import RateLimited
 
 
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
-        self.enabled: bool = settings.rate_limits_enabled
-        uri: str = settings.rate_limit_storage
+        self.enabled = settings.rate_limits_enabled
+        uri = settings.rate_limit_storage
         if not uri.startswith("async+"):
             uri = "async+" + uri
         options = {"implementation": "redispy"} if "redis" in uri else {}

@@ -7,39 +7,23 @@ docs/tus.md describes it; ``GET /tus/{id}/result`` gives the finished upload's l
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from satchel.core.files import Actor, CreatedUpload
+from satchel.core.actors import Actor
+from satchel.core.files import CreatedUpload
 from satchel.core.ids import parse_number
-from satchel.core.options import UploadOptions
-from satchel.core.tus import CHECKSUMS, Checksum, TusAppend, parse_metadata, upload_fields
-from satchel.db.models import StoredFile, TusUpload
-from satchel.errors import (
-    BadRequest,
-    ChecksumMismatch,
-    PreconditionFailed,
-    SatchelError,
-    TooLarge,
-)
-from satchel.web.errors import error_response
-from satchel.web.public.uploads import (
-    check_quota,
-    check_space,
-    feed_body,
-    max_upload,
-    upload_slot,
-)
+from satchel.core.tus import CHECKSUMS, Checksum, TusAppend
+from satchel.db.models import TusUpload
+from satchel.errors import BadRequest, ChecksumMismatch, PreconditionFailed, SatchelError
+from satchel.web.errors import error_headers, guard, status_of
+from satchel.web.public.uploads import feed_body
 from satchel.web.public.views import upload_result
 from satchel.web.state import AppState
 
-Handler = Callable[[Request], Awaitable[Response]]
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,expiration,checksum,termination"
 OCTETS = "application/offset+octet-stream"
@@ -73,7 +57,7 @@ async def options(request: Request) -> Response:
         "Tus-Version": VERSION,
         "Tus-Extension": EXTENSIONS,
         "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
-        "Tus-Max-Size": str(max_upload(state, actor)),
+        "Tus-Max-Size": str(state.uploads.max_bytes(actor)),
     }
     return Response(status_code=204, headers=headers)
 
@@ -85,24 +69,13 @@ async def create(request: Request) -> Response:
     await state.limiter.hit("upload", actor)
     if request.headers.get("upload-defer-length"):
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
-    length_text = request.headers.get("upload-length", "")
-    length = parse_number(length_text)
+    length = parse_number(request.headers.get("upload-length", ""))
     if length is None:
         raise BadRequest("Upload-Length is required: the size of the file in bytes")
-    limit = max_upload(state, actor)
-    if length > limit:
-        raise TooLarge(f"File too large (limit {limit} bytes)")
     metadata_header = request.headers.get("upload-metadata", "")
     if len(metadata_header) > MAX_METADATA:
         raise BadRequest("Upload-Metadata too long")
-    fields = upload_fields(parse_metadata(metadata_header))
-    options_ = UploadOptions.from_fields(fields, state.settings.max_expiry)
-    state.files.check_upload_options(options_, actor)
-    if actor.user_id is not None:
-        await asyncio.to_thread(state.drive.folder, actor.user_id, options_.folder_id)
-    await check_space(state, actor, length)
-    await asyncio.to_thread(check_quota, state, actor, length)
-    upload = await asyncio.to_thread(state.tus.create, length, metadata_header, fields, actor)
+    upload = await asyncio.to_thread(state.tus.create, length, metadata_header, actor)
     headers = {
         **_base_headers(),
         "Location": state.url(f"/tus/{upload.id}"),
@@ -160,7 +133,7 @@ async def _append(
 ) -> tuple[CreatedUpload | None, int]:
     checksum = Checksum.parse(request.headers.get("upload-checksum"))
     declared = request.headers.get("content-length")
-    with upload_slot(state, actor):
+    with state.uploads.slot(actor):
         append = await asyncio.to_thread(state.tus.begin, upload_id, offset, actor)
         append.expect_checksum(checksum)
         body = parse_number(declared)
@@ -210,41 +183,29 @@ async def result(request: Request) -> Response:
     state = _state(request)
     actor = await state.actor(request, key_permission="write")
     upload_id = request.path_params["upload_id"]
-    stored: dict[str, Any] = await asyncio.to_thread(state.tus.result, upload_id, actor)
-    upload = await asyncio.to_thread(state.tus.get, upload_id, actor)
-    with state.db.read() as session:
-        record = session.get(StoredFile, upload.file_id) if upload.file_id else None
-    if record is None:
-        return JSONResponse({"error": "The file of this upload is gone"}, status_code=410)
-    return JSONResponse(upload_result(state, record, stored["manage_token"], 1))
+    created = await asyncio.to_thread(state.tus.result, upload_id, actor)
+    return JSONResponse(upload_result(state, created.file, created.manage_token, 1))
 
 
-def _tus_errors(handler: Handler) -> Handler:
-    """Errors carry Tus-Resumable as every tus answer must (and a 412 the version spoken)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except SatchelError as exc:
-            response = error_response(request, exc)
-            response.headers.update(_base_headers())
-            if isinstance(exc, PreconditionFailed):
-                response.headers["Tus-Version"] = VERSION
-            return response
-
-    return wrapped
+def tus_error(request: Request, error: SatchelError) -> Response:
+    """The public shape, with Tus-Resumable as every tus answer must carry (and a 412 the
+    version spoken); never a page."""
+    headers = {**error_headers(error), **_base_headers()}
+    if isinstance(error, PreconditionFailed):
+        headers["Tus-Version"] = VERSION
+    return JSONResponse({"error": error.detail}, status_code=status_of(error), headers=headers)
 
 
 def routes() -> list[Route]:
+    shaped = guard(tus_error)
     return [
-        Route("/tus/", _tus_errors(options), methods=["OPTIONS"]),
-        Route("/tus/", _tus_errors(create), methods=["POST"]),
-        Route("/tus", _tus_errors(options), methods=["OPTIONS"]),
-        Route("/tus", _tus_errors(create), methods=["POST"]),
-        Route("/tus/{upload_id}", _tus_errors(options), methods=["OPTIONS"]),
-        Route("/tus/{upload_id}", _tus_errors(head), methods=["HEAD"]),
-        Route("/tus/{upload_id}", _tus_errors(patch), methods=["PATCH"]),
-        Route("/tus/{upload_id}", _tus_errors(terminate), methods=["DELETE"]),
-        Route("/tus/{upload_id}/result", _tus_errors(result), methods=["GET"]),
+        Route("/tus/", shaped(options), methods=["OPTIONS"]),
+        Route("/tus/", shaped(create), methods=["POST"]),
+        Route("/tus", shaped(options), methods=["OPTIONS"]),
+        Route("/tus", shaped(create), methods=["POST"]),
+        Route("/tus/{upload_id}", shaped(options), methods=["OPTIONS"]),
+        Route("/tus/{upload_id}", shaped(head), methods=["HEAD"]),
+        Route("/tus/{upload_id}", shaped(patch), methods=["PATCH"]),
+        Route("/tus/{upload_id}", shaped(terminate), methods=["DELETE"]),
+        Route("/tus/{upload_id}/result", shaped(result), methods=["GET"]),
     ]

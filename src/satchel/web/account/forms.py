@@ -26,8 +26,7 @@ def app_state(request: Request) -> AppState:
 
 def secure_cookies(settings: Settings) -> bool:
     """Cookies only over HTTPS when the site is served over HTTPS."""
-    public_url: str = settings.public_url
-    return public_url.startswith("https://")
+    return settings.public_url.startswith("https://")
 
 
 def form_page(

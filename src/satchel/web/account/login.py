@@ -9,8 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from satchel.core.accounts import NewUser
-from satchel.core.files import Actor
-from satchel.core.invites import InviteService
+from satchel.core.actors import Guest
 from satchel.db.models import User
 from satchel.errors import BadRequest, Forbidden, SatchelError, Unauthorized
 from satchel.web.account.forms import (
@@ -94,7 +93,7 @@ async def register(request: Request) -> Response:
 async def _count_attempt(request: Request, state: AppState) -> str:
     """Every login or registration attempt counts against the address's "login" limit."""
     ip = client_ip(request, state.trusted)
-    await state.limiter.hit("login", Actor(ip=ip))
+    await state.limiter.hit("login", Guest(ip=ip))
     return ip
 
 
@@ -127,7 +126,7 @@ def _create_account(state: AppState, fields: dict[str, str]) -> User:
     code = fields.get("invite", "").strip()
     if not code:
         raise BadRequest("An invite code is required to register")
-    return InviteService(state.db).redeem(code, lambda: state.accounts.register(new))
+    return state.invites.redeem(code, lambda: state.accounts.register(new))
 
 
 def _login_context(state: AppState, fields: dict[str, str]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from jinja2.filters import do_filesizeformat
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from satchel.core.actors import Member
 from satchel.core.apikeys import PERMISSIONS
-from satchel.core.files import Actor
 from satchel.core.ids import parse_number
 from satchel.core.packages import Package
 from satchel.db.models import User
@@ -33,7 +33,7 @@ TICKED = frozenset({"on", "true", "1", "yes"})
 @dataclass(frozen=True)
 class SignedIn:
     state: AppState
-    actor: Actor
+    actor: Member
     user: User
 
 
@@ -124,7 +124,7 @@ async def revoke_key(request: Request, who: SignedIn, fields: dict[str, str]) ->
 async def _signed_in(request: Request) -> SignedIn | None:
     state = app_state(request)
     actor = await state.actor(request)
-    return None if actor.user is None else SignedIn(state, actor, actor.user)
+    return SignedIn(state, actor, actor.user) if isinstance(actor, Member) else None
 
 
 def _login_required(request: Request) -> Response:
@@ -134,12 +134,12 @@ def _login_required(request: Request) -> Response:
 
 
 def _account_context(who: SignedIn) -> dict[str, Any]:
-    package = who.state.package_of(who.actor)
+    package = who.state.uploads.package(who.actor)
     return {
         "user": who.user,
         "package": package,
         "limits": package_limits(package),
-        "used_bytes": who.state.drive.used_bytes(who.user.id),
+        "used_bytes": who.state.uploads.used_bytes(who.user.id),
         "keys": [key_json(key) for key in who.state.apikeys.list(who.user)],
         "permissions": PERMISSIONS,
         "v2_key1": who.user.v2_key1,

@@ -7,21 +7,21 @@ from typing import Any
 
 from starlette.requests import Request
 
-from satchel.core.files import Actor
-from satchel.web.http import client_ip, json_object, read_body
+from satchel.core.actors import Member
+from satchel.web.http import json_object, read_body
 from satchel.web.state import AppState
 
 MAX_JSON_BYTES = 64 * 1024
 
 
-async def authenticate(request: Request, permission: str) -> Actor:
+async def authenticate(request: Request, permission: str) -> Member:
     """The key's user, or the 401/403 that says why not; then the per-user rate limit."""
     state: AppState = request.app.state.satchel
-    ip = client_ip(request, state.trusted)
+    ip = state.client_ip(request)
     header = request.headers.get("authorization")
     user, key = await asyncio.to_thread(state.apikeys.authenticate, header, ip, permission)
     request.state.api_key = key
-    actor = Actor(ip=ip, user_id=user.id, user=user)
+    actor = Member(ip=ip, user=user)
     await state.limiter.hit("apiv1", actor)
     return actor
 

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from satchel.core.apikeys import KeyChanges, parse_allowed_ips, parse_permissions
+from satchel.core.apikeys import KeyChanges, check_grant
 from satchel.core.ids import parse_number
 from satchel.db.models import ApiKey, User
-from satchel.errors import BadRequest, Forbidden, NotFound
+from satchel.errors import BadRequest, NotFound
 from satchel.web.apiv1 import drive
 from satchel.web.apiv1.auth import authenticate, json_body
+from satchel.web.apiv1.errors import apiv1
 from satchel.web.apiv1.openapi import openapi
 from satchel.web.apiv1.views import key_json
+from satchel.web.errors import Handler, guard
 from satchel.web.state import AppState
 
 
@@ -34,7 +34,7 @@ async def create_key(request: Request) -> Response:
     user = await _key_manager(request)
     body = _key_fields(await json_body(request))
     permissions, allowed_ips = _object(body, "permissions"), _list(body, "allowed_ips")
-    within_caller(request.state.api_key, permissions, allowed_ips)
+    check_grant(request.state.api_key, permissions, allowed_ips)
     created = await asyncio.to_thread(
         state.apikeys.create, user, _text(body, "label"), permissions, allowed_ips
     )
@@ -52,7 +52,7 @@ async def update_key(request: Request) -> Response:
         allowed_ips=_list(body, "allowed_ips") if "allowed_ips" in body else None,
     )
     caller: ApiKey = request.state.api_key
-    within_caller(
+    check_grant(
         caller,
         changes.permissions if changes.permissions is not None else {},
         changes.allowed_ips,
@@ -69,9 +69,7 @@ async def revoke_key(request: Request) -> Response:
 
 
 async def _key_manager(request: Request) -> User:
-    actor = await authenticate(request, "manage_keys")
-    assert actor.user is not None
-    return actor.user
+    return (await authenticate(request, "manage_keys")).user
 
 
 def _key_id(request: Request) -> int:
@@ -91,30 +89,6 @@ def _key_fields(body: dict[str, Any]) -> dict[str, Any]:
             f"Unknown field(s): {', '.join(unknown)} (use label, permissions, allowed_ips)"
         )
     return body
-
-
-def within_caller(
-    caller: ApiKey, permissions: Mapping[str, Any], allowed_ips: Sequence[Any] | None
-) -> None:
-    """A key can hand out no more than it holds: no permission it lacks, and, when it is
-    itself bound to addresses, no key usable from outside them."""
-    permissions = parse_permissions(permissions)  # unknown names and non-booleans: 400
-    extra = sorted(
-        name
-        for name, value in permissions.items()
-        if value is True and not caller.permissions.get(name)
-    )
-    if extra:
-        raise Forbidden(f"A key can only grant permissions it has itself (not {', '.join(extra)})")
-    if not caller.allowed_ips or allowed_ips is None:
-        return
-    mine = [ipaddress.ip_network(entry) for entry in caller.allowed_ips]
-    if not allowed_ips:
-        raise Forbidden("This key is bound to addresses: a key it creates needs an allow-list too")
-    for entry in parse_allowed_ips(allowed_ips):
-        network = ipaddress.ip_network(entry)
-        if not any(network.subnet_of(own) for own in mine if own.version == network.version):  # type: ignore[arg-type]
-            raise Forbidden(f"{entry} is outside this key's own allow-list")
 
 
 def _text(body: dict[str, Any], name: str) -> str:
@@ -138,24 +112,30 @@ def _list(body: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
+ENDPOINTS: list[tuple[str, Handler, list[str]]] = [
+    ("/apiv1/keys", list_keys, ["GET"]),
+    ("/apiv1/keys", create_key, ["POST"]),
+    ("/apiv1/keys/{key_id}", update_key, ["PATCH"]),
+    ("/apiv1/keys/{key_id}", revoke_key, ["DELETE"]),
+    ("/apiv1/upload", drive.upload, ["POST"]),
+    ("/apiv1/download/{file_id}", drive.download, ["GET", "HEAD"]),
+    ("/apiv1/files", drive.list_folder, ["GET"]),
+    ("/apiv1/files/{folder_id}", drive.list_folder, ["GET"]),
+    ("/apiv1/files/{file_id}/properties", drive.properties, ["GET"]),
+    ("/apiv1/files/{file_id}", drive.trash_file, ["DELETE"]),
+    ("/apiv1/folders", drive.create_folder, ["POST"]),
+    ("/apiv1/folders/{folder_id}", drive.trash_folder, ["DELETE"]),
+    ("/apiv1/search", drive.search, ["GET"]),
+    ("/apiv1/trash", drive.list_trash, ["GET"]),
+    ("/apiv1/trash/empty", drive.empty_trash, ["DELETE"]),
+    ("/apiv1/trash/{item_id}/restore", drive.restore, ["POST"]),
+    ("/apiv1/trash/{item_id}", drive.delete_from_trash, ["DELETE"]),
+]
+
+
 def routes() -> list[Route]:
+    shaped = guard(apiv1)
     return [
-        Route("/apiv1/keys", list_keys, methods=["GET"]),
-        Route("/apiv1/keys", create_key, methods=["POST"]),
-        Route("/apiv1/keys/{key_id}", update_key, methods=["PATCH"]),
-        Route("/apiv1/keys/{key_id}", revoke_key, methods=["DELETE"]),
-        Route("/apiv1/upload", drive.upload, methods=["POST"]),
-        Route("/apiv1/download/{file_id}", drive.download, methods=["GET", "HEAD"]),
-        Route("/apiv1/files", drive.list_folder, methods=["GET"]),
-        Route("/apiv1/files/{folder_id}", drive.list_folder, methods=["GET"]),
-        Route("/apiv1/files/{file_id}/properties", drive.properties, methods=["GET"]),
-        Route("/apiv1/files/{file_id}", drive.trash_file, methods=["DELETE"]),
-        Route("/apiv1/folders", drive.create_folder, methods=["POST"]),
-        Route("/apiv1/folders/{folder_id}", drive.trash_folder, methods=["DELETE"]),
-        Route("/apiv1/search", drive.search, methods=["GET"]),
-        Route("/apiv1/trash", drive.list_trash, methods=["GET"]),
-        Route("/apiv1/trash/empty", drive.empty_trash, methods=["DELETE"]),
-        Route("/apiv1/trash/{item_id}/restore", drive.restore, methods=["POST"]),
-        Route("/apiv1/trash/{item_id}", drive.delete_from_trash, methods=["DELETE"]),
+        *(Route(path, shaped(handler), methods=methods) for path, handler, methods in ENDPOINTS),
         Route("/apiv1/openapi.json", openapi, methods=["GET"]),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from satchel.core.drive import Page
+from satchel.core.drive.listing import Page
 from satchel.db.models import ApiKey, Folder, StoredFile
 from satchel.web.public.views import download_url, iso, short_url
 from satchel.web.state import AppState

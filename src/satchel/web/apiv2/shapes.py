@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from satchel.core.drive import FolderStats
+from satchel.core.drive.folders import FolderStats
 from satchel.core.packages import Package
 from satchel.db.models import Folder, StoredFile, User
 from satchel.web.public.views import download_url
@@ -33,7 +33,7 @@ def _id(value: int | None) -> str | None:
 
 def file_url(state: AppState, record: StoredFile) -> str:
     """The file's short link (given a short code the first time it is needed)."""
-    return state.url(f"/s/{state.drive.ensure_short_code(record)}")
+    return state.url(f"/s/{state.files.ensure_short_code(record)}")
 
 
 def _extension(name: str) -> str:
@@ -58,7 +58,7 @@ def file_info(state: AppState, record: StoredFile) -> dict[str, Any]:
     return {
         "id": str(record.id),
         "filename": record.name,
-        "shortUrl": state.drive.ensure_short_code(record),
+        "shortUrl": state.files.ensure_short_code(record),
         "fileType": record.content_type,
         "extension": _extension(record.name),
         "fileSize": str(record.size),

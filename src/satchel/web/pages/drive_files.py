@@ -8,10 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from satchel.core.drive import FILE_NOT_FOUND
-from satchel.core.files import Actor
+from satchel.core.actors import Member
 from satchel.db.models import StoredFile
-from satchel.errors import Unauthorized
+from satchel.errors import FileNotFound, Unauthorized
 from satchel.web.account.forms import form_page, login_redirect, see_other
 from satchel.web.csrf import check_csrf
 from satchel.web.http import read_small_form, wants_html
@@ -47,18 +46,17 @@ async def trash(request: Request) -> Response:
     if actor is None:
         return _login_required(request)
     check_csrf(request, await read_small_form(request))
-    assert actor.user_id is not None
-    file_id = parse_id(request.path_params["file_id"], FILE_NOT_FOUND)
-    await asyncio.to_thread(state.drive.trash_file, actor.user_id, file_id)
+    file_id = parse_id(request.path_params["file_id"], FileNotFound)
+    await asyncio.to_thread(state.trash.trash_file, actor.user_id, file_id)
     if wants_html(request):
         return see_other("/account")
     return JSONResponse({"success": True})
 
 
-async def _owner(request: Request) -> tuple[AppState, Actor | None]:
+async def _owner(request: Request) -> tuple[AppState, Member | None]:
     state: AppState = request.app.state.satchel
     actor = await state.actor(request)
-    return state, actor if actor.user_id is not None else None
+    return state, actor if isinstance(actor, Member) else None
 
 
 def _login_required(request: Request) -> Response:
@@ -67,10 +65,9 @@ def _login_required(request: Request) -> Response:
     raise Unauthorized("Login required")
 
 
-def _own_file(state: AppState, actor: Actor, request: Request) -> StoredFile:
-    assert actor.user_id is not None
-    file_id = parse_id(request.path_params["file_id"], FILE_NOT_FOUND)
-    return state.drive.file(actor.user_id, file_id)
+def _own_file(state: AppState, actor: Member, request: Request) -> StoredFile:
+    file_id = parse_id(request.path_params["file_id"], FileNotFound)
+    return state.drive_files.get(actor.user_id, file_id)
 
 
 def _details(state: AppState, record: StoredFile) -> dict[str, Any]:

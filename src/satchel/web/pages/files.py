@@ -26,7 +26,7 @@ async def stats(request: Request) -> Response:
     await state.limiter.hit("download", actor)
     password = request.query_params.get("pw")
     try:
-        record = await asyncio.to_thread(state.files.stats, public_id, actor, password)
+        record = await asyncio.to_thread(state.downloads.stats, public_id, actor, password)
     except (PasswordRequired, WrongPassword) as exc:
         if not wants_html(request):
             raise

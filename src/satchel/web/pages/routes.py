@@ -5,20 +5,25 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from satchel.web.errors import Handler, guard, public
 from satchel.web.pages import drive_files, files, folders
+
+PAGES: list[tuple[str, Handler, list[str]]] = [
+    ("/folders", folders.search, ["GET"]),
+    ("/folder/{code}", folders.show, ["GET"]),
+    ("/folder/{code}", folders.unlock, ["POST"]),
+    ("/folder/{code}/file/{file_id}", folders.download, ["GET", "HEAD"]),
+    ("/folder/{code}/{slug}", folders.show, ["GET"]),
+    ("/folder/{code}/{slug}", folders.unlock, ["POST"]),
+    ("/stats/{uuid}", files.stats, ["GET"]),
+    ("/delete/{token}", files.confirm_delete, ["GET"]),
+    ("/drive/file/{file_id}", drive_files.show, ["GET"]),
+    ("/drive/file/{file_id}/delete", drive_files.confirm_trash, ["GET"]),
+    ("/drive/file/{file_id}/delete", drive_files.trash, ["POST"]),
+]
 
 
 def routes() -> list[Route]:
-    return [
-        Route("/folders", folders.search, methods=["GET"]),
-        Route("/folder/{code}", folders.show, methods=["GET"]),
-        Route("/folder/{code}", folders.unlock, methods=["POST"]),
-        Route("/folder/{code}/file/{file_id}", folders.download, methods=["GET", "HEAD"]),
-        Route("/folder/{code}/{slug}", folders.show, methods=["GET"]),
-        Route("/folder/{code}/{slug}", folders.unlock, methods=["POST"]),
-        Route("/stats/{uuid}", files.stats, methods=["GET"]),
-        Route("/delete/{token}", files.confirm_delete, methods=["GET"]),
-        Route("/drive/file/{file_id}", drive_files.show, methods=["GET"]),
-        Route("/drive/file/{file_id}/delete", drive_files.confirm_trash, methods=["GET"]),
-        Route("/drive/file/{file_id}/delete", drive_files.trash, methods=["POST"]),
-    ]
+    """Pages answer errors as the public API does: a page for a browser, JSON otherwise."""
+    shaped = guard(public)
+    return [Route(path, shaped(handler), methods=methods) for path, handler, methods in PAGES]

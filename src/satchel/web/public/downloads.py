@@ -1,4 +1,5 @@
-"""``GET|HEAD /f/{uuid}[/{name}]``, ``/f/{uuid}/encrypted``, ``/s/{code}``: decrypting streams."""
+"""``GET|HEAD /f/{uuid}[/{name}]``, ``/f/{uuid}/encrypted``, ``/s/{code}``: decrypting streams.
+Whether a request may have the bytes, and which, is core.downloads' to say."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from satchel.core.files import Actor, ByteRange, DownloadPlan
+from satchel.core.actors import Actor
+from satchel.core.downloads import DownloadPlan, DownloadRequest
 from satchel.core.ids import is_uuid4
 from satchel.crypto.atrest import DEFAULT_CHUNK_SIZE
 from satchel.db.models import StoredFile
 from satchel.errors import NotFound, PasswordRequired, WrongPassword
-from satchel.web.errors import error_response
 from satchel.web.http import content_disposition, is_cli_client, parse_range, wants_html
 from satchel.web.public.views import decimal_bytes, download_url
 from satchel.web.state import AppState
@@ -35,15 +36,14 @@ async def download(request: Request) -> Response:
 
 async def short_link(request: Request) -> Response:
     state: AppState = request.app.state.satchel
+    code = request.path_params["code"]
     if not is_cli_client(request):  # the other way counts in _serve
         await state.limiter.hit("download", await state.actor(request))
-    code = request.path_params["code"]
     if not code.isalnum() or len(code) > 32:
         raise NotFound()
-    record = await asyncio.to_thread(state.files.resolve_short_code, code)
+    record, named = await asyncio.to_thread(state.downloads.short_link, code)
     if not is_cli_client(request):
         # The name only in a link anyone may open: a private or protected file's stays hidden.
-        named = await asyncio.to_thread(state.files.open_to_anyone, record)
         target = download_url(state, record) if named else state.url(f"/f/{record.uuid}")
         return RedirectResponse(target, status_code=302)
     return await _serve(request, record.uuid)
@@ -54,9 +54,21 @@ async def owner_download(request: Request) -> Response:
     actor = await state.actor(request)
     await state.limiter.hit("download", actor)
     plan = await asyncio.to_thread(
-        state.files.plan_owner_download, request.path_params["token"], actor
+        state.downloads.plan_managed, request.path_params["token"], actor
     )
     return await respond(request, state, plan)
+
+
+def download_request(request: Request, actor: Actor) -> DownloadRequest:
+    """What a download request asks for, from its headers and query."""
+    return DownloadRequest(
+        actor=actor,
+        password=request.query_params.get("pw"),
+        byte_range=parse_range(request.headers.get("range")),
+        counts=request.method == "GET",
+        if_range=request.headers.get("if-range"),
+        download_token=request.query_params.get("download_token"),
+    )
 
 
 async def _serve(request: Request, public_id: str) -> Response:
@@ -65,32 +77,17 @@ async def _serve(request: Request, public_id: str) -> Response:
     await state.limiter.hit("download", actor)
     if not is_uuid4(public_id):
         raise NotFound()
-    byte_range = parse_range(request.headers.get("range"))
-    if_range = request.headers.get("if-range")
-    password = request.query_params.get("pw")
-    is_get = request.method == "GET"
+    asked = download_request(request, actor)
     try:
         target: str | StoredFile = public_id
-        download_token = request.query_params.get("download_token")
-        if download_token:
-            # /api/v2's file/download link: for 24 hours it fetches the file as its owner
-            # would (private or password-protected ones too).
-            target = await asyncio.to_thread(state.files.lookup, public_id)
-            valid = await asyncio.to_thread(
-                state.v2auth.download_token_valid, download_token, target.id
-            )
-            if valid:
-                actor = Actor(ip=actor.ip, user_id=target.owner_id)
-            # An expired or foreign token counts for nothing: the file's own rules apply.
-        elif state.db.is_sqlite:
+        if state.db.is_sqlite and asked.download_token is None:
             # A local SQLite read takes tenths of a millisecond, less than a thread hop; a
             # small public file without limit is then served without leaving the event loop.
             target = state.files.lookup(public_id)
-        args = (state, target, actor, password, byte_range, is_get, if_range)
         if isinstance(target, StoredFile) and _cheap(target):
-            plan, body = _plan_and_read(*args)
+            plan, body = _plan_and_read(state, target, asked)
         else:
-            plan, body = await asyncio.to_thread(_plan_and_read, *args)
+            plan, body = await asyncio.to_thread(_plan_and_read, state, target, asked)
     except PasswordRequired as exc:
         return _password_prompt(request, exc)
     except WrongPassword:
@@ -112,17 +109,11 @@ def _cheap(record: StoredFile) -> bool:
 
 
 def _plan_and_read(
-    state: AppState,
-    public_id: str | StoredFile,
-    actor: Actor,
-    password: str | None,
-    byte_range: ByteRange | None,
-    is_get: bool,
-    if_range: str | None,
+    state: AppState, target: str | StoredFile, asked: DownloadRequest
 ) -> tuple[DownloadPlan, bytes | None]:
     """One worker-thread hop for the common case of a small file: look up, count, read."""
-    plan = state.files.plan_download(public_id, actor, password, byte_range, is_get, if_range)
-    if is_get and plan.end - plan.start <= INLINE_BYTES:
+    plan = state.downloads.plan(target, asked)
+    if asked.counts and plan.end - plan.start <= INLINE_BYTES:
         return plan, _read_all(state, plan)
     return plan, None
 
@@ -130,7 +121,7 @@ def _plan_and_read(
 def _password_prompt(request: Request, exc: PasswordRequired) -> Response:
     if wants_html(request):
         return render(request, "password.html", {"wrong": False}, 401)
-    return error_response(request, exc)
+    raise exc
 
 
 async def respond(request: Request, state: AppState, plan: DownloadPlan) -> Response:
@@ -153,7 +144,7 @@ def _read_all(state: AppState, plan: DownloadPlan) -> bytes:
         return b"".join(state.files.read(plan.file, plan.start, plan.end))
     finally:
         if plan.final:
-            state.files.finish_final_download(plan.file.id)
+            state.downloads.mark_gone(plan.file.id)
 
 
 async def _stream(
@@ -165,7 +156,7 @@ async def _stream(
                 yield piece
     finally:
         if plan.final:
-            await asyncio.shield(asyncio.to_thread(state.files.finish_final_download, plan.file.id))
+            await asyncio.shield(asyncio.to_thread(state.downloads.mark_gone, plan.file.id))
 
 
 def _take(pieces: Iterator[bytes], count: int) -> list[bytes]:

@@ -7,7 +7,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from satchel.core.files import Actor
+from satchel.core.actors import Actor, Guest
 from satchel.core.options import ManageChanges, parse_flag
 from satchel.errors import Forbidden
 from satchel.web.account.forms import form_page
@@ -56,11 +56,11 @@ async def _claim(
     request: Request, state: AppState, token: str, actor: Actor, fields: dict[str, str]
 ) -> Response:
     """``claim=1``: a logged-in holder of the token takes the upload into their drive."""
-    if actor.user_id is None:
+    if isinstance(actor, Guest):
         raise Forbidden("Log in to claim an upload into your drive")
     if "authorization" not in request.headers:
         check_csrf(request, fields)  # a session cookie: the claim must come from our page
-    record = await asyncio.to_thread(state.drive.claim, token, actor)
+    record = await asyncio.to_thread(state.drive_files.claim, token, actor)
     if wants_html(request):
         return RedirectResponse(f"/manage/{token}", status_code=303)
     info = manage_info(state, record, token)

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from satchel.web.errors import guard, public
 from satchel.web.public import downloads, manage, openapi, uploads
 
 
 def routes() -> list[Route]:
+    shaped = guard(public)
     return [
         Route("/openapi.json", openapi.openapi, methods=["GET"]),
         Route("/", uploads.index, methods=["GET"]),
-        Route("/upload", uploads.upload, methods=["POST"]),
-        Route("/f/{public_id}", downloads.download, methods=["GET", "HEAD"]),
-        Route("/f/{public_id}/encrypted", downloads.download, methods=["GET", "HEAD"]),
-        Route("/f/{public_id}/{filename:path}", downloads.download, methods=["GET", "HEAD"]),
-        Route("/s/{code}", downloads.short_link, methods=["GET", "HEAD"]),
-        Route("/manage/{token}", manage.show, methods=["GET"]),
-        Route("/manage/{token}", manage.update, methods=["POST"]),
-        Route("/manage/{token}/download", downloads.owner_download, methods=["GET", "HEAD"]),
-        Route("/delete/{token}", manage.remove, methods=["POST", "DELETE"]),
+        Route("/upload", shaped(uploads.upload), methods=["POST"]),
+        Route("/f/{public_id}", shaped(downloads.download), methods=["GET", "HEAD"]),
+        Route("/f/{public_id}/encrypted", shaped(downloads.download), methods=["GET", "HEAD"]),
+        Route(
+            "/f/{public_id}/{filename:path}", shaped(downloads.download), methods=["GET", "HEAD"]
+        ),
+        Route("/s/{code}", shaped(downloads.short_link), methods=["GET", "HEAD"]),
+        Route("/manage/{token}", shaped(manage.show), methods=["GET"]),
+        Route("/manage/{token}", shaped(manage.update), methods=["POST"]),
+        Route(
+            "/manage/{token}/download", shaped(downloads.owner_download), methods=["GET", "HEAD"]
+        ),
+        Route("/delete/{token}", shaped(manage.remove), methods=["POST", "DELETE"]),
     ]

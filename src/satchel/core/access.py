@@ -1,0 +1,132 @@
+"""Who may open what: each rule decided here, once, for every surface.
+
+- a file: private files for their owner only; a file password, and the password of the
+  folder a file is in, asked of everyone else; wrong passwords counted (core.guesses);
+- a grant: an /api/v2 download token lets its URL fetch the file as its owner would;
+- a folder shared by link: open for anyone (unlisted or public), for its owner when private,
+  and, with a password, for whoever holds its access cookie;
+- a file's name in a link: only where anyone may open the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from satchel.core.actors import Actor
+from satchel.core.guesses import GuessLimiter, client_scope
+from satchel.core.keyring import MasterKeys
+from satchel.core.passwords import verify_password
+from satchel.core.v2auth import V2AuthService
+from satchel.db.engine import Database
+from satchel.db.models import Folder, FolderVisibility, StoredFile
+from satchel.db.repositories.drive import DriveRows
+from satchel.db.repositories.files import FileRows
+from satchel.errors import FolderNotFound, Forbidden, PasswordRequired, WrongPassword
+
+FOLDER_ACCESS = b"folder-access"
+SHARED = (FolderVisibility.UNLISTED, FolderVisibility.PUBLIC)
+MAX_SHARE_CODE = 32
+
+
+class AccessRules:
+    def __init__(
+        self, db: Database, guesses: GuessLimiter, keys: MasterKeys, v2auth: V2AuthService
+    ) -> None:
+        self.db = db
+        self.guesses = guesses
+        self.keys = keys
+        self.v2auth = v2auth
+
+    # -- files --------------------------------------------------------------------------
+
+    def check_file(
+        self, record: StoredFile, actor: Actor, password: str | None, granted: bool = False
+    ) -> None:
+        """Forbidden, PasswordRequired or WrongPassword unless ``actor`` may download it.
+        ``granted``: another rule already lets this request in as the owner would be."""
+        if granted or (actor.user_id is not None and actor.user_id == record.owner_id):
+            return
+        if not record.is_public:
+            raise Forbidden("This file is private")
+        if record.folder_id is not None:
+            with self.db.read() as session:
+                folder = FileRows(session).folder(record.folder_id)
+            if folder is not None:
+                self.check_folder_password(folder, password, actor)
+        if record.password_hash:
+            if not password:
+                raise PasswordRequired()
+            self.check_password(record.password_hash, password, f"file:{record.id}", actor)
+
+    def check_password(self, stored_hash: str, password: str, scope: str, actor: Actor) -> None:
+        """WrongPassword, counted against ``scope`` and the client; RateLimited once either
+        has had too many wrong guesses."""
+        client = client_scope(actor.user_id, actor.ip)
+        self.guesses.check(scope, client)
+        if not verify_password(stored_hash, password):
+            self.guesses.failed(scope, client)
+            raise WrongPassword()
+
+    def check_folder_password(self, folder: Folder, password: str | None, actor: Actor) -> None:
+        """A folder's access password, as typed: the MD5 /api/v2 clients send is what its
+        stored hash is of. It protects the files in the folder too."""
+        if folder.access_password_hash is None:
+            return
+        if not password:
+            raise PasswordRequired("This file is in a password-protected folder")
+        given = hashlib.md5(password.encode(), usedforsecurity=False).hexdigest()
+        self.check_password(folder.access_password_hash, given, f"folder:{folder.id}", actor)
+
+    def token_grants(self, token: str | None, record: StoredFile) -> bool:
+        """An /api/v2 download token for this file, not expired: its URL downloads the file
+        as the owner would (private or password-protected ones too)."""
+        return bool(token) and self.v2auth.download_token_valid(str(token), record.id)
+
+    def open_to_anyone(self, record: StoredFile) -> bool:
+        """Public, with no password of its own or of its folder: its name may be shown to
+        whoever has a link."""
+        if not record.is_public or record.password_hash:
+            return False
+        if record.folder_id is None:
+            return True
+        with self.db.read() as session:
+            folder = FileRows(session).folder(record.folder_id)
+        return folder is None or folder.access_password_hash is None
+
+    # -- folders shared by link -----------------------------------------------------------
+
+    def shared_folder(self, code: str, actor: Actor) -> Folder:
+        """The live folder of ``code`` when it is shared, or private but ``actor`` owns it."""
+        if not code.isalnum() or len(code) > MAX_SHARE_CODE:
+            raise FolderNotFound()
+        with self.db.read() as session:
+            found = DriveRows(session).folder_by_share_code(code)
+        if found is None or found.trashed_at is not None:
+            raise FolderNotFound()
+        if found.is_public not in SHARED and actor.user_id != found.owner_id:
+            raise FolderNotFound()
+        return found
+
+    def may_open(self, folder: Folder, actor: Actor, cookie: str | None) -> bool:
+        if folder.access_password_hash is None or actor.user_id == folder.owner_id:
+            return True
+        if cookie is None or len(cookie) != 64:
+            return False
+        return self.keys.verify(FOLDER_ACCESS, _claim(folder), cookie)
+
+    def unlock(self, folder: Folder, password: str, actor: Actor) -> str | None:
+        """The folder's access cookie value for a right password (None: it needs none);
+        WrongPassword or RateLimited otherwise."""
+        if folder.access_password_hash is None:
+            return None
+        self.check_folder_password(folder, password or None, actor)
+        return self.access_key(folder)
+
+    def access_key(self, folder: Folder) -> str:
+        """A MAC under the master keys of the folder and its password's hash: neither a
+        visitor nor a copy of the database can make one up; it changes with the password."""
+        return self.keys.sign(FOLDER_ACCESS, _claim(folder))
+
+
+def _claim(folder: Folder) -> bytes:
+    return f"{folder.share_code}:{folder.access_password_hash}".encode()

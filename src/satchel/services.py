@@ -1,0 +1,154 @@
+"""The composition root: every service built once from the settings, each given what it needs
+in its constructor. ``satchel serve`` (through the web app), the CLI's jobs and the tests all
+build their services here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from limits import parse
+
+from satchel.config import Settings
+from satchel.core.access import AccessRules
+from satchel.core.accounts import AccountService
+from satchel.core.apikeys import ApiKeyService
+from satchel.core.downloads import DownloadService
+from satchel.core.drive.files import DriveFileService
+from satchel.core.drive.folders import FolderService
+from satchel.core.drive.listing import ListingService
+from satchel.core.drive.sharing import SharingService
+from satchel.core.drive.trash import TrashService
+from satchel.core.files import FileService
+from satchel.core.guesses import GuessLimiter
+from satchel.core.imports import ImportWorkers, UrlImportService
+from satchel.core.invites import InviteService
+from satchel.core.keyring import MasterKeys
+from satchel.core.sessions import SessionService
+from satchel.core.slots import DatabaseSlots
+from satchel.core.tus import TusService
+from satchel.core.uploads import UploadPolicy
+from satchel.core.v2auth import V2AuthService
+from satchel.crypto.keys import load_or_create_keyfile
+from satchel.db.engine import Database
+from satchel.jobs.maintenance import maintenance_jobs
+from satchel.jobs.runner import JobRunner
+from satchel.storage import open_store
+from satchel.storage.base import BlobStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: BlobStore
+    keys: MasterKeys
+    guesses: GuessLimiter
+    accounts: AccountService
+    apikeys: ApiKeyService
+    sessions: SessionService
+    invites: InviteService
+    v2auth: V2AuthService
+    access: AccessRules
+    files: FileService
+    downloads: DownloadService
+    folders: FolderService
+    listings: ListingService
+    trash: TrashService
+    drive_files: DriveFileService
+    sharing: SharingService
+    uploads: UploadPolicy
+    tus: TusService
+    imports: UrlImportService
+    import_workers: ImportWorkers
+    jobs: JobRunner
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def key_source(settings: Settings) -> Callable[[], list[str]]:
+    """Where the master keys come from: the setting, or the key file (read again whenever the
+    key ring changes, so a rotation reaches running workers)."""
+    if settings.master_keys:
+        keys = list(settings.master_keys)
+        return lambda: keys
+    path = settings.data_path / "master.keys"
+    return lambda: load_or_create_keyfile(path)
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(
+        settings.sqlalchemy_url,
+        statement_timeout=settings.db_statement_timeout,
+        connect_timeout=settings.db_connect_timeout,
+    )
+
+
+def guess_limiter(settings: Settings, db: Database) -> GuessLimiter:
+    limit = parse(settings.password_guesses)
+    return GuessLimiter(db, limit.amount, timedelta(seconds=limit.get_expiry()))
+
+
+def build_services(settings: Settings) -> Services:
+    data = settings.data_path
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = open_database(settings)
+    store = open_store(settings.storage, Path(data))
+    keys = MasterKeys(db, key_source(settings))
+    guesses = guess_limiter(settings, db)
+    accounts = AccountService(db, settings.packages, settings.default_package, guesses)
+    v2auth = V2AuthService(db)
+    access = AccessRules(db, guesses, keys, v2auth)
+    files = FileService(db, store, keys, settings)
+    folders = FolderService(db)
+    listings = ListingService(db)
+    resume = timedelta(seconds=settings.download_resume_window)
+    slots = DatabaseSlots(db, timedelta(seconds=max(6 * 3600, settings.temp_max_age)))
+    uploads = UploadPolicy(settings, db, accounts, folders, files, store, slots)
+    trash = TrashService(db, files)
+    sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
+    tus = TusService(
+        db, store, keys, files, uploads, settings.max_expiry, timedelta(seconds=settings.tus_expiry)
+    )
+    imports = UrlImportService(db, store, settings, accounts, folders, uploads)
+    jobs = JobRunner(
+        db,
+        maintenance_jobs(
+            settings=settings,
+            files=files,
+            trash=trash,
+            sessions=sessions,
+            imports=imports,
+            v2auth=v2auth,
+            tus=tus,
+            guesses=guesses,
+        ),
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        store=store,
+        keys=keys,
+        guesses=guesses,
+        accounts=accounts,
+        apikeys=ApiKeyService(db),
+        sessions=sessions,
+        invites=InviteService(db),
+        v2auth=v2auth,
+        access=access,
+        files=files,
+        downloads=DownloadService(db, files, access, keys, resume),
+        folders=folders,
+        listings=listings,
+        trash=trash,
+        drive_files=DriveFileService(db, files, folders, uploads),
+        sharing=SharingService(db, listings),
+        uploads=uploads,
+        tus=tus,
+        imports=imports,
+        import_workers=ImportWorkers(imports, settings.url_import_workers),
+        jobs=jobs,
+    )
