@@ -20,7 +20,9 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's synchronous API keeps an event loop running in this thread while
+# it is open, which other tests' asyncio.run() must not find.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
