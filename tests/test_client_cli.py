@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from tests.conftest import LiveServer, free_port
 
-from satchel import e2e
+from satchel.crypto import e2e
 
 ALL_PERMISSIONS = "read,download,write,delete,restore,manage_keys"
 Run = Callable[..., subprocess.CompletedProcess[str]]

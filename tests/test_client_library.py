@@ -15,10 +15,10 @@ import httpx
 import pytest
 from tests.conftest import LiveServer
 
-from satchel import e2e
 from satchel.client import IntegrityFailed, PasswordNeeded, SatchelClient, ServerRefused
 from satchel.client.download import Progress, headers_for
 from satchel.client.tus import TusUploader
+from satchel.crypto import e2e
 
 CHUNK = 64 * 1024
 ALL_PERMISSIONS = "read,download,write,delete,restore,manage_keys"

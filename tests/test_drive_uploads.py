@@ -175,15 +175,18 @@ def test_concurrent_upload_slots(settings: Settings) -> None:
     limit = state.uploads.package(guest).concurrent_uploads
     assert limit == 3
     slot = state.uploads.slot
-    with slot(guest), slot(guest), slot(guest):
-        with pytest.raises(RateLimited), slot(guest):
+    try:
+        with slot(guest), slot(guest), slot(guest):
+            with pytest.raises(RateLimited), slot(guest):
+                pass
+            with slot(Guest(ip="192.0.2.2")):  # someone else is not held up
+                pass
+        with slot(guest):  # the slots were given back
             pass
-        with slot(Guest(ip="192.0.2.2")):  # someone else is not held up
-            pass
-    with slot(guest):  # the slots were given back
-        pass
-    with state.db.read() as session:
-        assert session.scalars(select(UploadSlot.id)).all() == []
+        with state.db.read() as session:
+            assert session.scalars(select(UploadSlot.id)).all() == []
+    finally:
+        state.db.dispose()  # no lifespan ran: its connections are closed here
 
 
 def test_claim_a_guest_upload(client: TestClient) -> None:

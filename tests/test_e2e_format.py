@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from satchel import e2e
+from satchel.crypto import e2e
 
 VECTORS = Path(__file__).parent / "vectors" / "e2e"
 POSITIVE = sorted(p.name for p in VECTORS.glob("*.json") if p.name != "negative.json")

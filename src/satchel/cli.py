@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from satchel.client import cli as client_cli
-from satchel.config import SETTINGS, Settings, load_settings, parse_duration
+from satchel.config import SETTINGS, Settings, load_settings
 from satchel.core.accounts import AccountService, NewUser
 from satchel.errors import ConfigError, SatchelError
+from satchel.units import parse_duration
 
 if TYPE_CHECKING:
     from satchel.db.engine import Database

@@ -15,7 +15,6 @@ from typing import Any, BinaryIO, Self
 
 import httpx
 
-from satchel import e2e
 from satchel.client.config import cache_dir
 from satchel.client.download import (
     AskPassword,
@@ -34,6 +33,7 @@ from satchel.client.results import Listing, UploadResult
 from satchel.client.sources import EncryptedSource, FileSource, content_type_of, unb64
 from satchel.client.state import NoState, ResumeState
 from satchel.client.tus import DEFAULT_CHUNK_SIZE, ByteSource, TusUploader
+from satchel.crypto import e2e
 
 E2E_FORMAT = "v1"
 E2E_NAME = "encrypted"  # the name the server stores an E2E file under; the real one is sealed

@@ -18,7 +18,6 @@ from urllib.parse import unquote
 
 import httpx
 
-from satchel import e2e
 from satchel.client.errors import (
     IntegrityFailed,
     PasswordNeeded,
@@ -30,6 +29,7 @@ from satchel.client.errors import (
     strip_secret,
 )
 from satchel.client.state import ResumeState
+from satchel.crypto import e2e
 
 WRITE_SIZE = 1 << 20
 MAX_ATTEMPTS = 5

@@ -10,8 +10,8 @@ import os
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
-from satchel import e2e
 from satchel.client.errors import UsageError
+from satchel.crypto import e2e
 
 READ_SIZE = 1 << 20
 

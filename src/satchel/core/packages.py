@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from satchel.units import parse_size
+
 GIB = 1 << 30
 
 
@@ -83,8 +85,6 @@ def _limit(package: str, key: str, raw: Any, current: Any) -> Any:
         return raw
     if isinstance(current, str):
         return str(raw)
-    from satchel.config import parse_size
-
     number = parse_size(raw) if key.endswith(("size", "bytes", "allowed")) else int(raw)
     if number < 0:
         raise ValueError(f"package {package!r}: {key} must not be negative")

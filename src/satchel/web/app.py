@@ -126,7 +126,7 @@ def create_app(
         executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="satchel")
         asyncio.get_running_loop().set_default_executor(executor)
         if run_jobs:
-            state.jobs.start(tick=min(30.0, float(settings.job_interval)))
+            state.jobs.start(tick=min(30.0, settings.job_interval))
             state.import_workers.start()
         flusher = asyncio.create_task(_flush_counts(state))
         try:
