@@ -176,7 +176,7 @@ def test_registering_with_a_taken_email_answers_as_for_a_new_one(client: TestCli
 # -- the page CSP --------------------------------------------------------------------------------
 
 
-def test_pages_admit_only_their_own_nonce_for_scripts_and_styles(client: TestClient) -> None:
+def test_pages_admit_only_their_own_static_files_and_nonce(client: TestClient) -> None:
     for path in ("/", "/login", "/register"):
         page = client.get(path, headers=BROWSER)
         policy = dict(
@@ -184,9 +184,11 @@ def test_pages_admit_only_their_own_nonce_for_scripts_and_styles(client: TestCli
             for part in page.headers["content-security-policy"].split(";")
         )
         nonce = re.search(r"'nonce-([^']+)'", policy["script-src"]).group(1)  # type: ignore[union-attr]
-        assert policy["script-src"] == f"'nonce-{nonce}'", path
+        # This response's nonce and Satchel's own script folder: no path an upload can take.
+        assert policy["script-src"] == f"'nonce-{nonce}' http://testserver/static/js/", path
         assert "'self'" not in policy["style-src"]
         assert "unsafe" not in policy["style-src"]
+        assert policy["style-src"] == f"'nonce-{nonce}' http://testserver/static/"
         assert policy["default-src"] == "'none'"
         assert policy["frame-ancestors"] == "'none'"
         for tag in re.findall(r"<(?:script|style)\b[^>]*>", page.text):

@@ -7,12 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.config import Settings, load_settings
@@ -98,6 +100,18 @@ def _problems(state: AppState) -> list[str]:
     return problems
 
 
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+async def service_worker(request: Request) -> Response:
+    """At the root, so that it may serve the downloads it decrypts under every path."""
+    return FileResponse(
+        STATIC_DIR / "js" / "sw.js",
+        media_type="text/javascript",
+        headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"},
+    )
+
+
 COUNT_FLUSH_SECONDS = 2.0
 WORKER_THREADS = 32
 
@@ -143,6 +157,8 @@ def create_app(
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/sw.js", service_worker, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         *public.routes(),
         *apiv1.routes(),
         *apiv2.routes(),

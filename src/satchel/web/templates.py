@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -18,14 +19,27 @@ _env = Environment(
 )
 
 
-def page_csp(nonce: str) -> str:
-    """Scripts and styles only with this response's nonce: never an uploaded file, although
-    downloads share the origin ('self' alone would admit ``<script src=/f/…>``)."""
+STATIC = "/static/"
+
+
+def page_csp(nonce: str, origin: str) -> str:
+    """Scripts and styles only from Satchel's own static folder (a path no upload can take:
+    downloads share the origin, and 'self' alone would admit ``<script src=/f/…>``), and those
+    the page names with this response's nonce. Previews are framed or shown from the same
+    origin, where their answers are sandboxed themselves."""
+    static = f"{origin}{STATIC}"
     return (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        f"default-src 'none'; script-src 'nonce-{nonce}' {static}js/; "
+        f"style-src 'nonce-{nonce}' {static}; img-src 'self' data: blob:; media-src 'self'; "
+        f"frame-src 'self'; worker-src {origin}/sw.js; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; "
+        "manifest-src 'self'"
     )
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def render(
@@ -37,8 +51,9 @@ def render(
 ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     body = _env.get_template(template).render(request=request, csp_nonce=nonce, **context)
+    origin = origin_of(request.app.state.satchel.settings.public_url)
     all_headers = {
-        "Content-Security-Policy": page_csp(nonce),
+        "Content-Security-Policy": page_csp(nonce, origin),
         "Cache-Control": "no-store",
         **(headers or {}),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from satchel.web.errors import Handler, guard, public
-from satchel.web.pages import drive_files, files, folders
+from satchel.web.pages import admin, drive, drive_files, files, folders, share
 
 PAGES: list[tuple[str, Handler, list[str]]] = [
     ("/folders", folders.search, ["GET"]),
@@ -20,6 +20,9 @@ PAGES: list[tuple[str, Handler, list[str]]] = [
     ("/drive/file/{file_id}", drive_files.show, ["GET"]),
     ("/drive/file/{file_id}/delete", drive_files.confirm_trash, ["GET"]),
     ("/drive/file/{file_id}/delete", drive_files.trash, ["POST"]),
+    *share.PAGES,
+    *drive.PAGES,
+    *admin.PAGES,
 ]
 
 
