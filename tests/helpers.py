@@ -61,3 +61,20 @@ def make_folder(client: TestClient, key: str, name: str, parent_id: int | None =
     assert response.status_code == 201, response.text
     folder_id: int = response.json()["id"]
     return folder_id
+
+
+def log_in(client: TestClient, name: str) -> str:
+    """Gives ``client`` what a browser showing one of our pages has for user ``name`` (created
+    when missing): the session cookie, the CSRF cookie, and that token sent as X-CSRF-Token
+    with every request (as the page's scripts do). Returns the token."""
+    from satchel.core.accounts import NewUser
+    from satchel.web.csrf import CSRF_COOKIE, new_csrf_token
+    from satchel.web.state import SESSION_COOKIE
+
+    state = client.app.state.satchel  # type: ignore[attr-defined]
+    user = state.accounts.find(name) or state.accounts.create_user(NewUser(name, "password1"))
+    client.cookies.set(SESSION_COOKIE, state.sessions.create(user, "127.0.0.1"))
+    token = new_csrf_token()
+    client.cookies.set(CSRF_COOKIE, token)
+    client.headers["X-CSRF-Token"] = token
+    return token

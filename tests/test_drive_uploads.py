@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
-from tests.helpers import bearer, make_folder, token_of, upload, user_key
+from tests.helpers import bearer, log_in, make_folder, token_of, upload, user_key
 
 from satchel.config import Settings, load_settings
-from satchel.core.accounts import NewUser
 from satchel.core.actors import Guest
 from satchel.db.models import UploadSlot
 from satchel.errors import RateLimited
 from satchel.web.app import create_app
-from satchel.web.state import SESSION_COOKIE, AppState
-
-
-def log_in(client: TestClient, name: str) -> None:
-    """Gives ``client`` the session cookie of user ``name`` (created when missing)."""
-    state: AppState = client.app.state.satchel  # type: ignore[attr-defined]
-    user = state.accounts.find(name) or state.accounts.create_user(NewUser(name, "password1"))
-    client.cookies.set(SESSION_COOKIE, state.sessions.create(user, "127.0.0.1"))
+from satchel.web.state import AppState
 
 
 def drive_names(client: TestClient, key: str, folder: int | None = None) -> list[str]:
@@ -92,6 +85,30 @@ def test_session_upload_and_owner_only_management(client: TestClient) -> None:
     assert client.post(f"/delete/{token}").status_code == 403
     client.cookies.clear()
     assert client.get(f"/manage/{token}").status_code == 403
+
+
+def test_a_session_change_needs_the_pages_csrf_token(client: TestClient) -> None:
+    """Another site can make a browser post with its session cookie but cannot read the CSRF
+    cookie: uploads, settings and deletion by session need the token; API keys need none."""
+    log_in(client, "alice")
+    token = token_of(upload(client, b"mine", "mine.txt", is_temp="false"))
+    del client.headers["X-CSRF-Token"]
+    refused = client.post("/upload", files={"files": ("b.txt", b"b")}, data={"is_temp": "false"})
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "CSRF token missing or wrong"}
+    assert client.post(f"/manage/{token}", data={"max_downloads": "3"}).status_code == 403
+    assert client.post(f"/delete/{token}").status_code == 403
+    wrong = {"csrf_token": "not-the-cookie"}
+    assert client.post(f"/delete/{token}", data=wrong).status_code == 403
+    good = {"csrf_token": client.cookies["satchel_csrf"]}
+    assert client.post(f"/delete/{token}", data=good).status_code == 200
+    key = user_key(client, "alice", "write")
+    client.cookies.clear()
+    assert upload_with_key(client, key).status_code == 200
+
+
+def upload_with_key(client: TestClient, key: str) -> httpx.Response:
+    return client.post("/upload", files={"files": ("k.txt", b"k")}, headers=bearer(key))
 
 
 def test_upload_into_a_missing_or_foreign_folder(client: TestClient) -> None:

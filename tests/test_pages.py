@@ -8,7 +8,7 @@ import re
 
 import pytest
 from starlette.testclient import TestClient
-from tests.helpers import api_upload, bearer, path_of, token_of, upload, user_key
+from tests.helpers import api_upload, bearer, log_in, path_of, token_of, upload, user_key
 
 from satchel.cli import main
 from satchel.config import Settings
@@ -24,13 +24,6 @@ PRIVATE, UNLISTED, PUBLIC = 0, 1, 2
 def state_of(client: TestClient) -> AppState:
     state: AppState = client.app.state.satchel  # type: ignore[attr-defined]
     return state
-
-
-def log_in(client: TestClient, name: str) -> None:
-    """Gives ``client`` the session cookie of user ``name`` (created when missing)."""
-    state = state_of(client)
-    user = state.accounts.find(name) or state.accounts.create_user(NewUser(name, "password1"))
-    client.cookies.set(SESSION_COOKIE, state.sessions.create(user, "127.0.0.1"))
 
 
 def log_out(client: TestClient) -> None:

@@ -601,9 +601,16 @@ def test_a_key_without_write_is_refused(client: TestClient) -> None:
 def test_session_user_upload_is_not_a_guests(client: TestClient) -> None:
     state = state_of(client)
     user = state.accounts.create_user(NewUser("dave", "password1"))
-    cookie = {"Cookie": f"{SESSION_COOKIE}={state.sessions.create(user, '127.0.0.1')}"}
+    session = state.sessions.create(user, "127.0.0.1")
+    no_token = {"Cookie": f"{SESSION_COOKIE}={session}"}
+    assert create(client, 2000, no_token).status_code == 403  # a session needs the CSRF token
+    cookie = {
+        "Cookie": f"{SESSION_COOKIE}={session}; satchel_csrf=page-token",
+        "X-CSRF-Token": "page-token",
+    }
     data = payload(2000)
     path = new_upload(client, len(data), cookie, filename="dave.bin")
+    assert patch(client, path, 0, data[:10], no_token).status_code == 403
     assert head(client, path).status_code == 403
     last = patch(client, path, 0, data, cookie)
     assert last.status_code == 204

@@ -28,6 +28,9 @@ class Guest:
 class Member:
     ip: str
     user: User = field(compare=False)
+    # Known by a browser's session cookie (not an API key): what such a request changes needs
+    # the page's CSRF token too.
+    by_session: bool = field(default=False, compare=False)
 
     @property
     def user_id(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
+from satchel.core.actors import Actor, Member
 from satchel.errors import Forbidden
 
 CSRF_COOKIE = "satchel_csrf"
@@ -42,6 +43,15 @@ def set_csrf_cookie(
         httponly=True,
         samesite="strict",
     )
+
+
+def check_session_csrf(
+    request: Request, actor: Actor, fields: Mapping[str, str] | None = None
+) -> None:
+    """A change made with a browser's session cookie carries the page's CSRF token (a form
+    field or the X-CSRF-Token header); API keys and guests need none."""
+    if isinstance(actor, Member) and actor.by_session:
+        check_csrf(request, fields or {})
 
 
 def check_csrf(request: Request, fields: Mapping[str, str]) -> None:

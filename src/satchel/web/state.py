@@ -40,7 +40,7 @@ class AppState(Services):
         if token:
             user = await asyncio.to_thread(self.sessions.user_for, token)
             if user is not None:
-                return Member(ip=ip, user=user)
+                return Member(ip=ip, user=user, by_session=True)
         return Guest(ip=ip)
 
     def client_ip(self, request: Request) -> str:

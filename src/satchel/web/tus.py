@@ -19,6 +19,7 @@ from satchel.core.ids import parse_number
 from satchel.core.tus import CHECKSUMS, Checksum, TusAppend
 from satchel.db.models import TusUpload
 from satchel.errors import BadRequest, ChecksumMismatch, PreconditionFailed, SatchelError
+from satchel.web.csrf import check_session_csrf
 from satchel.web.errors import error_headers, guard, status_of
 from satchel.web.public.uploads import feed_body
 from satchel.web.public.views import upload_result
@@ -66,6 +67,7 @@ async def create(request: Request) -> Response:
     state = _state(request)
     _check_version(request)
     actor = await state.actor(request, key_permission="write")
+    check_session_csrf(request, actor)
     await state.limiter.hit("upload", actor)
     if request.headers.get("upload-defer-length"):
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
@@ -110,6 +112,7 @@ async def patch(request: Request) -> Response:
     state = _state(request)
     _check_version(request)
     actor = await state.actor(request, key_permission="write")
+    check_session_csrf(request, actor)
     if request.headers.get("content-type", "").split(";")[0].strip() != OCTETS:
         return JSONResponse(
             {"error": f"Content-Type must be {OCTETS}"}, status_code=415, headers=_base_headers()
@@ -174,6 +177,7 @@ async def terminate(request: Request) -> Response:
     state = _state(request)
     _check_version(request)
     actor = await state.actor(request, key_permission="write")
+    check_session_csrf(request, actor)
     await asyncio.to_thread(state.tus.terminate, request.path_params["upload_id"], actor)
     return Response(status_code=204, headers=_base_headers())
 

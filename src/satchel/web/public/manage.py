@@ -11,7 +11,7 @@ from satchel.core.actors import Actor, Guest
 from satchel.core.options import ManageChanges, parse_flag
 from satchel.errors import Forbidden
 from satchel.web.account.forms import form_page
-from satchel.web.csrf import check_csrf
+from satchel.web.csrf import check_session_csrf
 from satchel.web.http import read_small_form, wants_html
 from satchel.web.public.views import manage_info
 from satchel.web.state import AppState
@@ -42,6 +42,7 @@ async def update(request: Request) -> Response:
     await state.limiter.hit("manage", actor)
     token = request.path_params["token"]
     fields = await read_small_form(request)
+    check_session_csrf(request, actor, fields)
     if parse_flag(fields.get("claim", "false"), "claim"):
         return await _claim(request, state, token, actor, fields)
     changes = ManageChanges.from_fields(fields, state.settings.max_expiry)
@@ -58,8 +59,6 @@ async def _claim(
     """``claim=1``: a logged-in holder of the token takes the upload into their drive."""
     if isinstance(actor, Guest):
         raise Forbidden("Log in to claim an upload into your drive")
-    if "authorization" not in request.headers:
-        check_csrf(request, fields)  # a session cookie: the claim must come from our page
     record = await asyncio.to_thread(state.drive_files.claim, token, actor)
     if wants_html(request):
         return RedirectResponse(f"/manage/{token}", status_code=303)
@@ -76,6 +75,7 @@ async def remove(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     actor = await state.actor(request, key_permission="delete")
     await state.limiter.hit("delete", actor)
+    check_session_csrf(request, actor, await read_small_form(request))
     await asyncio.to_thread(state.files.delete_managed, request.path_params["token"], actor)
     if wants_html(request):
         return render(request, "deleted.html", {})

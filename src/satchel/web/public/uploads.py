@@ -18,6 +18,7 @@ from satchel.core.files import CreatedUpload
 from satchel.core.ids import parse_number
 from satchel.core.options import UploadOptions, options_so_far
 from satchel.errors import BadRequest, NoFiles
+from satchel.web.csrf import check_session_csrf
 from satchel.web.http import wants_html
 from satchel.web.multipart import FILE_FIELDS, UploadIngest
 from satchel.web.public.views import upload_result
@@ -46,12 +47,15 @@ async def upload(request: Request) -> Response:
     policy = state.uploads
 
     def check_early(fields: dict[str, str]) -> None:
+        check_session_csrf(request, actor, fields)  # the form's field, before any file
         policy.check_options(actor, options_so_far(fields, state.settings.max_expiry))
 
     ingest.before_first_file = check_early
     with policy.slot(actor):
         blob, created = await ingest_body(
-            request, ingest, lambda last_batch: _complete(state, ingest, last_batch, actor)
+            request,
+            ingest,
+            lambda last_batch: _complete(request, state, ingest, last_batch, actor),
         )
     result = upload_result(state, created.file, created.manage_token, blob.file_count)
     if wants_html(request):
@@ -60,12 +64,17 @@ async def upload(request: Request) -> Response:
 
 
 def _complete(
-    state: AppState, ingest: UploadIngest, last_batch: list[bytes], actor: Actor
+    request: Request,
+    state: AppState,
+    ingest: UploadIngest,
+    last_batch: list[bytes],
+    actor: Actor,
 ) -> tuple[IngestedBlob, CreatedUpload]:
     """The end of an upload in one worker-thread hop (a small upload is only this)."""
     ingest.feed_many(last_batch)
     blob = ingest.finish()
     options = UploadOptions.from_fields(ingest.fields, state.settings.max_expiry)
+    check_session_csrf(request, actor, ingest.fields)
     [created] = state.uploads.register(actor, [blob], options)
     return blob, created
 

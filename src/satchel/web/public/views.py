@@ -28,6 +28,7 @@ def upload_result(
     result: dict[str, Any] = {
         "redirect": f"/manage/{token}",
         "download_url": download_url(state, record),
+        "share_url": state.url(f"/d/{record.uuid}"),
     }
     if record.short_code:
         result["short_url"] = short_url(state, record)
@@ -57,6 +58,7 @@ def manage_info(state: AppState, record: StoredFile, token: str) -> dict[str, An
         "content_type": record.content_type,
         "download_url": download_url(state, record),
         "short_url": short_url(state, record),
+        "share_url": state.url(f"/d/{record.uuid}"),
         "public": record.is_public,
         "has_password": record.password_hash is not None,
         "expires_at": iso(record.expires_at),
