@@ -73,8 +73,11 @@ def log_in(client: TestClient, name: str) -> str:
 
     state = client.app.state.satchel  # type: ignore[attr-defined]
     user = state.accounts.find(name) or state.accounts.create_user(NewUser(name, "password1"))
-    client.cookies.set(SESSION_COOKIE, state.sessions.create(user, "127.0.0.1"))
+    # The domain a response's cookie gets for http://testserver, so that one replaces the other.
+    client.cookies.set(
+        SESSION_COOKIE, state.sessions.create(user, "127.0.0.1"), domain="testserver.local"
+    )
     token = new_csrf_token()
-    client.cookies.set(CSRF_COOKIE, token)
+    client.cookies.set(CSRF_COOKIE, token, domain="testserver.local")
     client.headers["X-CSRF-Token"] = token
     return token

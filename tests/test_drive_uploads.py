@@ -219,7 +219,7 @@ def test_claim_a_guest_upload(client: TestClient) -> None:
     assert "Keep it in my drive" in page.text
     csrf = client.cookies["satchel_csrf"]
     assert f'name="csrf_token" value="{csrf}"' in page.text
-    forged = client.post(f"/manage/{token}", data={"claim": "1"})
+    forged = client.post(f"/manage/{token}", data={"claim": "1"}, headers={"X-CSRF-Token": ""})
     assert forged.status_code == 403
     assert forged.json() == {"error": "CSRF token missing or wrong"}
     claimed = client.post(f"/manage/{token}", data={"claim": "1", "csrf_token": csrf})

@@ -65,11 +65,33 @@ def test_several_files_become_one_zip_with_unique_names(client: TestClient) -> N
     assert result["download_url"].endswith("/files.zip")
     body = client.get(path_of(result["download_url"])).content
     archive = zipfile.ZipFile(io.BytesIO(body))
-    assert archive.namelist() == ["a.txt", "a (2).txt", "b.bin"]
+    # A path keeps its folders inside the ZIP, never above it.
+    assert archive.namelist() == ["a.txt", "a (2).txt", "etc/b.bin"]
     assert archive.read("a.txt") == b"first"
     assert archive.read("a (2).txt") == b"second"
-    assert archive.read("b.bin") == b"\x00" * 3000
+    assert archive.read("etc/b.bin") == b"\x00" * 3000
     assert archive.testzip() is None
+
+
+def test_a_picked_folder_keeps_its_tree_in_the_zip(client: TestClient) -> None:
+    files = [
+        ("files", ("photos/2024/a.jpg", b"a", "image/jpeg")),
+        ("files", ("photos\\2024\\b.jpg", b"b", "image/jpeg")),
+        ("files", ("/photos/./../notes.txt", b"n", "text/plain")),
+        ("files", ("photos/2024/a.jpg", b"again", "image/jpeg")),
+    ]
+    result = client.post("/upload", files=files).json()
+    archive = zipfile.ZipFile(io.BytesIO(client.get(path_of(result["download_url"])).content))
+    assert archive.namelist() == [
+        "photos/2024/a.jpg",
+        "photos/2024/b.jpg",
+        "photos/notes.txt",
+        "photos/2024/a (2).jpg",
+    ]
+    assert archive.read("photos/2024/a (2).jpg") == b"again"
+    # One file alone is stored under its base name.
+    alone = client.post("/upload", files=[("files", ("photos/2024/c.jpg", b"c", "image/jpeg"))])
+    assert alone.json()["name"] == "c.jpg"
 
 
 def test_file_field_alias_and_names_reduced_to_base_name(client: TestClient) -> None:

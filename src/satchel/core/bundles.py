@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import IO, cast
 
 from satchel.core.ids import new_blob_key
-from satchel.core.names import make_unique, safe_content_type, safe_filename
+from satchel.core.names import make_unique, safe_content_type, safe_filename, safe_member_path
 from satchel.crypto.atrest import EncryptingWriter, decrypt_range, new_data_key
 from satchel.errors import BadRequest, NoFiles, RequestTimeout, StorageFull, TooLarge
 from satchel.storage.base import BlobStore, BlobWriter
@@ -108,6 +108,7 @@ class Bundle:
         self.names: list[str] = []
         self.types: list[str] = []
         self._taken: set[str] = set()
+        self._single_name = ""
         self._done: list[_BlobSink] = []
         self._single: _BlobSink | None = None
         self._zip_sink: _BlobSink | None = None
@@ -117,9 +118,12 @@ class Bundle:
     def start_file(self, filename: str, content_type: str | None) -> None:
         if len(self.names) >= MAX_FILES:
             raise BadRequest(f"Too many files (at most {MAX_FILES})")
-        name = safe_filename(filename)
-        if not self.separate:  # separate files are named where they are stored
-            name = make_unique(name, self._taken)
+        if self.separate:  # separate files are named where they are stored
+            name = safe_filename(filename)
+        else:  # their path in the ZIP, when there are several
+            name = make_unique(safe_member_path(filename), self._taken)
+            if not self.names:
+                self._single_name = safe_filename(filename)
         self.names.append(name)
         self.types.append(safe_content_type(content_type))
         try:
@@ -223,7 +227,7 @@ class Bundle:
             sink, name, ctype = self._zip_sink, ZIP_NAME, "application/zip"
         else:
             assert self._single is not None
-            sink, name, ctype = self._single, self.names[0], self.types[0]
+            sink, name, ctype = self._single, self._single_name, self.types[0]
         sink.commit()
         return IngestedBlob(
             blob_key=sink.key,

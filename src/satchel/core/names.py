@@ -32,6 +32,17 @@ def safe_filename(raw: str, fallback: str = "file") -> str:
     return _cap_length(name)
 
 
+MAX_FOLDER_DEPTH = 16
+
+
+def safe_member_path(raw: str) -> str:
+    """A path inside the ZIP of several files (a folder picked in a browser sends
+    ``photos/2024/a.jpg``): every part a safe name; no root, no ``..``, at most 16 parts."""
+    parts = raw.replace("\\", "/").split("/")
+    kept = [safe_filename(part, "") for part in parts if part.strip() not in {"", ".", ".."}]
+    return "/".join([part for part in kept if part][-MAX_FOLDER_DEPTH:]) or "file"
+
+
 def _cap_length(name: str) -> str:
     if len(name.encode()) <= MAX_NAME_BYTES:
         return name

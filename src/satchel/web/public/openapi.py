@@ -39,6 +39,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "redirect": {"type": "string", "pattern": "^/manage/[A-Za-z0-9_-]+$"},
             "download_url": _URL,
+            "share_url": {**_URL, "description": "The file's share page: /d/{uuid}."},
             "short_url": {**_URL, "description": "Only when short_url=true was asked for."},
             "manage_url": _URL,
             "delete_url": _URL,
@@ -63,6 +64,7 @@ SCHEMAS: dict[str, Any] = {
             "size": _SIZE,
             "content_type": {"type": "string"},
             "download_url": _URL,
+            "share_url": {**_URL, "description": "The file's share page: /d/{uuid}."},
             "short_url": {"type": ["string", "null"], "format": "uri"},
             "public": {"type": "boolean"},
             "has_password": {"type": "boolean"},
