@@ -288,7 +288,8 @@ def test_delete_link_asks_before_deleting(client: TestClient) -> None:
     page = client.get(f"/delete/{token}", headers=BROWSER)
     assert page.status_code == 200
     assert "Delete precious.txt?" in page.text
-    assert f'<form method="post" action="/delete/{token}">' in page.text
+    assert f'<form method="post" action="/delete/{token}" class="actions">' in page.text
+    assert 'name="csrf_token"' in page.text
     assert client.get(f"/delete/{token}").json() == {
         "name": "precious.txt",
         "confirm": "POST this URL to delete the file",

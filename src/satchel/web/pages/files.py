@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from satchel.core.ids import is_uuid4
 from satchel.errors import NotFound, PasswordRequired, WrongPassword
+from satchel.web.account.forms import form_page
 from satchel.web.http import wants_html
 from satchel.web.public.views import iso
 from satchel.web.state import AppState
@@ -57,4 +58,4 @@ async def confirm_delete(request: Request) -> Response:
             "confirm": "POST this URL to delete the file",
         }
         return JSONResponse(answer)
-    return render(request, "delete_confirm.html", {"name": record.name, "token": token})
+    return form_page(request, "delete_confirm.html", {"name": record.name, "token": token})

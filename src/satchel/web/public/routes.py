@@ -5,14 +5,15 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from satchel.web.errors import guard, public
-from satchel.web.public import downloads, manage, openapi, uploads
+from satchel.web.public import downloads, manage, openapi, qr, uploads
 
 
 def routes() -> list[Route]:
     shaped = guard(public)
     return [
         Route("/openapi.json", openapi.openapi, methods=["GET"]),
-        Route("/", uploads.index, methods=["GET"]),
+        Route("/", shaped(uploads.index), methods=["GET"]),
+        Route("/qr.svg", shaped(qr.qr_svg), methods=["GET"]),
         Route("/upload", shaped(uploads.upload), methods=["POST"]),
         Route("/f/{public_id}", shaped(downloads.download), methods=["GET", "HEAD"]),
         Route("/f/{public_id}/encrypted", shaped(downloads.download), methods=["GET", "HEAD"]),

@@ -12,31 +12,34 @@ from multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from satchel.core.actors import Actor
+from satchel.core.actors import Actor, Member
 from satchel.core.bundles import IngestedBlob
 from satchel.core.files import CreatedUpload
 from satchel.core.ids import parse_number
 from satchel.core.options import UploadOptions, options_so_far
 from satchel.errors import BadRequest, NoFiles
+from satchel.web.account.forms import form_page
 from satchel.web.csrf import check_session_csrf
 from satchel.web.http import wants_html
 from satchel.web.multipart import FILE_FIELDS, UploadIngest
 from satchel.web.public.views import upload_result
 from satchel.web.state import AppState
-from satchel.web.templates import render
 
 T = TypeVar("T")
 BATCH_BYTES = 1 << 20
 
 
 async def index(request: Request) -> Response:
+    """The uploader: a plain form that works without scripts, which upload.js enhances."""
     state: AppState = request.app.state.satchel
+    actor = await state.actor(request)
     settings = state.settings
-    return render(
-        request,
-        "index.html",
-        {"max_size": settings.guest_max_upload_size, "max_days": settings.max_expiry // 86400},
-    )
+    context = {
+        "max_size": state.uploads.max_bytes(actor),
+        "max_days": settings.max_expiry // 86400,
+        "signed_in": isinstance(actor, Member),
+    }
+    return form_page(request, "index.html", context)
 
 
 async def upload(request: Request) -> Response:
