@@ -165,3 +165,23 @@ def test_the_documented_js_example_runs_in_a_satchel_page(
     iv = bytes(int(b) for b in encrypted.headers["x-e2e-iv"].split(","))
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=100000)
     assert AESGCM(kdf.derive(b"pw")).decrypt(iv, encrypted.content, None) == b"from a Satchel page"
+
+
+def test_a_hostile_file_name_stays_text_everywhere_it_is_shown(
+    live_server: LiveServer, page: Page
+) -> None:
+    name = '<img src=x onerror="window.__name_ran=1">.html'
+    page.goto(live_server.url + "/")
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": name, "mimeType": "text/html", "buffer": b"<script>window.__x=1</script>"}],
+    )
+    assert page.locator("#queue .name").text_content() == name
+    page.get_by_role("button", name="Upload", exact=True).click()
+    card = page.locator(".result").first
+    card.wait_for(timeout=30_000)
+    assert card.locator(".result-name").text_content() == name
+    manage = card.get_by_label("Management link (keep it to yourself)", exact=True).input_value()
+    page.goto(manage)
+    assert page.locator("h1").text_content() == name
+    assert page.evaluate("window.__name_ran === undefined && window.__x === undefined")
