@@ -175,3 +175,21 @@ def test_log_format_setting() -> None:
     assert load_settings(environ={"SATCHEL_LOG_FORMAT": "TEXT"}).log_format == "text"
     with pytest.raises(ConfigError, match="SATCHEL_LOG_FORMAT"):
         load_settings(environ={"SATCHEL_LOG_FORMAT": "xml"})
+
+
+def test_configure_logging_keeps_urls_of_http_clients_out() -> None:
+    root, access, client = (logging.getLogger(n) for n in ("", "satchel.access", "httpx"))
+    saved = (root.handlers[:], root.level, access.level, client.level)
+    try:
+        observability.configure_logging("info", "json", access_log=False)
+        assert [type(h.formatter) for h in root.handlers] == [observability.JsonFormatter]
+        assert not client.isEnabledFor(logging.INFO)  # it logs every URL with its query
+        assert not access.isEnabledFor(logging.INFO)
+        observability.configure_logging("debug", "text", access_log=True)
+        assert access.isEnabledFor(logging.INFO)
+        assert not client.isEnabledFor(logging.INFO)
+    finally:
+        root.handlers = saved[0]
+        root.setLevel(saved[1])
+        access.setLevel(saved[2])
+        client.setLevel(saved[3])

@@ -258,6 +258,9 @@ def configure_logging(level: str, log_format: str, access_log: bool) -> None:
     root.setLevel(level.upper())
     access = logging.getLogger("satchel.access")
     access.setLevel(logging.INFO if access_log else logging.CRITICAL + 1)
+    # httpx (URL imports) logs every URL it fetches, query strings and all, at INFO.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
 
 
 def granian_log_config(log_format: str) -> dict[str, Any] | None:

@@ -147,7 +147,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
     if not settings.metrics:
         return []
     if not settings.metrics_allow and not settings.metrics_token:
-        log.warning("/metrics is open to every address: set SATCHEL_METRICS_TOKEN or _ALLOW")
+        log.warning("/metrics is open to all: set SATCHEL_METRICS_TOKEN or SATCHEL_METRICS_ALLOW")
     allowed = [ipaddress.ip_network(n) for n in settings.metrics_allow]
     expected = settings.metrics_token.encode()
 
