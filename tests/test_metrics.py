@@ -120,6 +120,21 @@ def test_two_workers_are_counted_together_by_route_template(server: LiveServer) 
         assert raw not in text
 
 
+def test_each_serve_run_has_a_fresh_folder_removed_at_the_end(tmp_path: Path) -> None:
+    live = start_server(tmp_path, {"SATCHEL_WORKERS": "1"})
+    try:
+        argv = Path(f"/proc/{live.process.pid}/cmdline").read_bytes().split(b"\0")
+        config = Path(argv[argv.index(b"--log-config") + 1].decode())
+        folder = config.parent
+        assert folder.name.startswith("satchel-metrics-")
+        assert httpx.get(live.url + "/healthz").status_code == 200
+        assert value(scrape(live)[1], "satchel_http_requests_total", route="/healthz") >= 1
+        assert list(folder.glob("counter_*.db"))
+    finally:
+        stop_server(live)
+    assert not folder.exists()
+
+
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:
     boundary = "satchelmetricstest"
     head = (
