@@ -127,7 +127,8 @@ def test_e2e_key_link_decrypts_and_the_key_stays_off_the_server(
     assert (tmp_path / "short.pdf").read_bytes() == data
     log = live_server.log_text()
     assert e2e.key_to_fragment(key)[2:] not in log
-    assert result["download_url"].split("/f/")[1] in log  # the log does hold the downloads
+    assert '"route": "/f/{public_id}/{filename:path}"' in log  # the log does hold the downloads
+    assert result["download_url"].split("/f/")[1] not in log  # by route, not by file id
 
 
 def test_wrong_e2e_key_exits_4(run: Run, tmp_path: Path) -> None:

@@ -256,7 +256,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "--interface", "asgi", "--loop", "uvloop", "--http", "1",
         "--host", args.host, "--port", str(args.port), "--workers", str(workers),
         "--log-level", settings.log_level, "--no-ws",
-        "--access-log" if args.access_log else "--no-access-log",
+        *_observability(settings, args),
         "--factory", "satchel.web.app:create_server_app",
     ]  # fmt: skip
     sys.stdout.flush()
@@ -265,9 +265,33 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 _PRELOAD_AND_RUN_GRANIAN = (
-    "import gc, runpy, satchel.web.app; gc.freeze(); "
+    "import gc, os, runpy, satchel.observability, satchel.web.app; gc.freeze(); "
+    "satchel.observability.remove_at_exit(os.environ.pop('SATCHEL_METRICS_DIR_MADE', '')); "
     "runpy.run_module('granian', run_name='__main__', alter_sys=True)"
 )
+
+
+def _observability(settings: Settings, args: argparse.Namespace) -> list[str]:
+    """Metrics in multiprocess mode, in a folder of this run's own, and the logs' format.
+
+    granian's access log is never on: it writes raw paths (file ids, management tokens);
+    Satchel's own access lines name the route template (``--access-log``)."""
+    import json
+
+    from satchel.observability import granian_log_config, prepare_multiproc_dir
+
+    folder, made = prepare_multiproc_dir()
+    if made:
+        os.environ["SATCHEL_METRICS_DIR_MADE"] = str(folder)
+    if args.access_log:
+        os.environ["SATCHEL_ACCESS_LOG"] = "true"
+    extra = ["--no-access-log"]
+    config = granian_log_config(settings.log_format)
+    if config is not None:
+        path = folder / "granian-logging.json"
+        path.write_text(json.dumps(config))
+        extra += ["--log-config", str(path)]
+    return extra
 
 
 def _migrate_once(settings: Settings) -> None:
@@ -377,6 +401,8 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         value = settings.values[setting.name]
         if setting.name == "master_keys" and value:
             value = f"({len(value)} key(s))"
+        elif setting.name == "metrics_token" and value:
+            value = "(set)"
         elif setting.name in ("database_url", "rate_limit_storage") and value:
             value = _without_password(str(value))
         print(f"{setting.env}={value}")

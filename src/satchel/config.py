@@ -78,6 +78,13 @@ def parse_networks(value: Any) -> list[str]:
     return networks
 
 
+def parse_log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("json", "text"):
+        raise ValueError("expected json or text")
+    return text
+
+
 def parse_database_url(value: Any) -> str:
     text = str(value).strip()
     if text and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
@@ -315,6 +322,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "workers", 0, parse_int, "Worker processes of `satchel serve`; 0 means one per CPU core."
     ),
+    # -- logs and metrics (docs/observability.md) ----------------------------------------
+    Setting(
+        "log_format",
+        "json",
+        parse_log_format,
+        "Server log lines: `json` (one object per line, with the request id) or `text`.",
+    ),
+    Setting(
+        "access_log",
+        False,
+        parse_bool,
+        "One log line per request: method, route template, status, duration, bytes (`satchel serve --access-log` too).",
+    ),
+    Setting("metrics", True, parse_bool, "Serve Prometheus metrics at /metrics (`on` or `off`)."),
+    Setting(
+        "metrics_token",
+        "",
+        parse_str,
+        "When set, /metrics asks for `Authorization: Bearer <token>` (401 without it).",
+    ),
+    Setting(
+        "metrics_allow",
+        "127.0.0.0/8, ::1/128",
+        parse_networks,
+        "Client networks that may read /metrics (403 for others; the address after `trusted_proxies`); empty: any.",
+    ),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -359,6 +392,11 @@ class Settings:
     trash_retention: int
     log_level: str
     workers: int
+    log_format: str
+    access_log: bool
+    metrics: bool
+    metrics_token: str
+    metrics_allow: list[str]
 
     @property
     def values(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from satchel import observability
 from satchel.config import Settings
 from satchel.core.accounts import AccountService
 from satchel.core.actors import Actor, Guest, Member
@@ -121,12 +122,14 @@ class UploadPolicy:
         counted across every worker and instance."""
         limit = self.package(actor).concurrent_uploads
         if not limit:
-            yield
+            with observability.upload_in_progress():
+                yield
             return
         who = f"user:{actor.user_id}" if isinstance(actor, Member) else f"ip:{actor.ip}"
         held = self.slots.acquire(who, limit)
         try:
-            yield
+            with observability.upload_in_progress():
+                yield
         finally:
             self.slots.release(held)
 
@@ -150,6 +153,7 @@ class UploadPolicy:
         except BaseException:
             self.files.delete_files([c.file.id for c in created])
             raise
+        observability.upload_completed(sum(blob.size for blob in blobs))
         return created
 
     def _name(self, actor: Actor, options: UploadOptions, blob: IngestedBlob) -> str | None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from satchel import observability
 from satchel.db.engine import Database
 from satchel.db.models import JobLease, utcnow
 
@@ -120,14 +121,16 @@ class JobRunner:
         done = threading.Event()
         heartbeat = threading.Thread(target=self._renew_until, args=(job, done), daemon=True)
         heartbeat.start()
+        failed = False
         try:
             result = job.run()
         except Exception as exc:
             log.exception("job %s failed", job.name)
-            result = f"failed: {type(exc).__name__}"
+            result, failed = f"failed: {type(exc).__name__}", True
         finally:
             done.set()
             heartbeat.join()
+            observability.job_finished(job.name, failed)
         statement = (
             update(JobLease)
             .where(JobLease.name == job.name, JobLease.owner == self.owner)

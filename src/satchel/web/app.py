@@ -17,8 +17,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from satchel import observability
 from satchel.config import Settings, load_settings
-from satchel.web import account, apiv1, apiv2, pages, public, tus
+from satchel.web import account, apiv1, apiv2, metrics, pages, public, tus
 from satchel.web.errors import install_error_handlers
 from satchel.web.state import AppState, build_state
 
@@ -165,6 +166,7 @@ def create_app(
         *tus.routes(),
         *account.routes(),
         *pages.routes(),
+        *metrics.routes(settings),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.satchel = state
@@ -175,7 +177,7 @@ def create_app(
 def create_server_app() -> ASGIApp:
     """Entry point of the server workers: settings from the environment, migrations already applied."""
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    return SecurityHeaders(create_app(settings, migrate=False), settings.public_url)
+    observability.configure_logging(settings.log_level, settings.log_format, settings.access_log)
+    observability.forget_dead_workers()  # a worker that replaces one: the old one's gauges go
+    app = SecurityHeaders(create_app(settings, migrate=False), settings.public_url)
+    return metrics.Observe(app)

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from satchel import observability
 from satchel.errors import (
     BadRequest,
     ChecksumMismatch,
@@ -93,6 +94,7 @@ def guard(renderer: Renderer) -> Callable[[Handler], Handler]:
             try:
                 return await handler(request)
             except SatchelError as exc:
+                observability.count_failure(exc, status_of(exc))
                 return renderer(request, exc)
 
         return guarded
@@ -102,6 +104,7 @@ def guard(renderer: Renderer) -> Callable[[Handler], Handler]:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SatchelError)
+    observability.count_failure(exc, status_of(exc))
     return public(request, exc)
 
 
@@ -119,6 +122,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     # The route's template, never the path: paths carry management tokens.
     route = getattr(request.scope.get("route"), "path", "(no route)")
     log.exception("unhandled error on %s %s", request.method, route)
+    observability.count_failure(exc, 500)
     return JSONResponse({"error": "Internal server error"}, status_code=500)
 
 
