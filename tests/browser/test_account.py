@@ -54,7 +54,7 @@ def create_key(page: Page, label: str, permissions: list[str]) -> str:
     form = page.locator("form.new-key-form")
     form.get_by_label("Label").fill(label)
     for name in permissions:
-        form.get_by_label(name, exact=True).check()
+        form.locator(f"input[type=checkbox][name={name}]").check()
     form.get_by_role("button", name="Create key").click()
     secret = page.locator("#new-key-secret").input_value()
     assert secret.startswith("sat_")

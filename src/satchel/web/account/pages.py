@@ -176,7 +176,7 @@ def _account_context(who: SignedIn) -> dict[str, Any]:
         "key_rows": [views.key_row(key) for key in keys],
         "curl_upload": views.curl_upload(public_url),
         "max_keys": MAX_ACTIVE_KEYS,
-        "permissions": PERMISSIONS,
+        "permissions": views.permission_choices(PERMISSIONS),
         "v2_key1": who.user.v2_key1,
         "signed_in": True,
     }

@@ -12,6 +12,15 @@ from typing import Any
 from satchel.core.packages import Package
 from satchel.db.models import ApiKey
 
+# What each permission of core.apikeys.PERMISSIONS opens, as the key form says it.
+PERMISSION_HELP = {
+    "read": "list, search, file details",
+    "download": "download files",
+    "write": "upload, new folders",
+    "delete": "to the trash, for good",
+    "restore": "out of the trash",
+    "manage_keys": "make and revoke keys",
+}
 UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 # What the curl lines show when the secret is not known (not a key: too short to be one).
 SECRET_PLACEHOLDER = "sat_YOUR_KEY"  # noqa: S105
@@ -135,3 +144,7 @@ def curl_upload(public_url: str, secret: str = SECRET_PLACEHOLDER) -> str:
 def curl_list(public_url: str, secret: str = SECRET_PLACEHOLDER) -> str:
     bearer = shlex.quote(f"Authorization: Bearer {secret}")
     return f"curl -H {bearer} {public_url}/apiv1/files"
+
+
+def permission_choices(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(name, PERMISSION_HELP.get(name, "")) for name in names]
