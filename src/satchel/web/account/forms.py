@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from satchel.config import Settings
 from satchel.db.models import User
-from satchel.errors import RateLimited, SatchelError
+from satchel.errors import BadRequest, RateLimited, SatchelError
 from satchel.web.csrf import csrf_token, new_csrf_token, set_csrf_cookie
 from satchel.web.errors import status_of
 from satchel.web.http import wants_html
@@ -110,3 +110,10 @@ def login_redirect(next_path: str) -> RedirectResponse:
 
 def user_json(user: User) -> dict[str, Any]:
     return {"username": user.username}
+
+
+def check_repeated(fields: dict[str, str], name: str, repeat: str) -> None:
+    """A form that asks for a new password twice: both must match. Clients that send the
+    password once (scripts) skip the check."""
+    if repeat in fields and fields[repeat] != fields.get(name, ""):
+        raise BadRequest("The two passwords do not match")

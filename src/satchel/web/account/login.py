@@ -14,6 +14,7 @@ from satchel.db.models import User
 from satchel.errors import BadRequest, Forbidden, SatchelError, Unauthorized
 from satchel.web.account.forms import (
     app_state,
+    check_repeated,
     end_session_cookie,
     form_failure,
     form_page,
@@ -73,7 +74,8 @@ async def register_form(request: Request) -> Response:
     _check_registration_open(state)
     if not wants_html(request):
         return token_json(request)
-    return form_page(request, "register.html", _register_context(state, {}))
+    invite = {"invite": request.query_params.get("invite", "")}
+    return form_page(request, "register.html", _register_context(state, invite))
 
 
 async def register(request: Request) -> Response:
@@ -116,6 +118,7 @@ def _check_registration_open(state: AppState) -> None:
 
 
 def _create_account(state: AppState, fields: dict[str, str]) -> User:
+    check_repeated(fields, "password", "confirm_password")
     new = NewUser(
         username=fields.get("username", "").strip(),
         password=fields.get("password", ""),

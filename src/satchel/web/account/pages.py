@@ -7,17 +7,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from jinja2.filters import do_filesizeformat
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from satchel.core.actors import Member
-from satchel.core.apikeys import PERMISSIONS
+from satchel.core.apikeys import MAX_ACTIVE_KEYS, PERMISSIONS
 from satchel.core.ids import parse_number
 from satchel.core.packages import Package
 from satchel.db.models import User
 from satchel.errors import NotFound, SatchelError, Unauthorized
-from satchel.web.account.forms import app_state, form_failure, form_page, login_redirect, see_other
+from satchel.web.account import views
+from satchel.web.account.forms import (
+    app_state,
+    check_repeated,
+    form_failure,
+    form_page,
+    login_redirect,
+    see_other,
+)
 from satchel.web.apiv1.views import key_json
 from satchel.web.csrf import check_csrf
 from satchel.web.http import read_small_form, wants_html
@@ -58,12 +65,18 @@ def account_form(action: Action) -> Callable[[Request], Awaitable[Response]]:
         who = await _signed_in(request)
         if who is None:
             return _login_required(request)
+        fields: dict[str, str] = {}
         try:
             fields = await read_small_form(request)
             check_csrf(request, fields)
             return await action(request, who, fields)
         except SatchelError as error:
-            context = await asyncio.to_thread(_account_context, who) if wants_html(request) else {}
+            if not wants_html(request):
+                raise
+            context = await asyncio.to_thread(_account_context, who)
+            # The error goes beside the form that failed, which keeps what was typed in it.
+            kept = {name: value for name, value in fields.items() if "password" not in name}
+            context.update(failed=action.__name__, fields=kept)
             return form_failure(request, "account.html", context, error)
 
     return endpoint
@@ -73,6 +86,7 @@ def account_form(action: Action) -> Callable[[Request], Awaitable[Response]]:
 async def change_password(request: Request, who: SignedIn, fields: dict[str, str]) -> Response:
     # The current password is checked: as many guesses as at the login form, no more.
     await who.state.limiter.hit("login", who.actor)
+    check_repeated(fields, "new_password", "confirm_password")
     current, new = fields.get("current_password", ""), fields.get("new_password", "")
     keep = request.cookies.get(SESSION_COOKIE)
     await asyncio.to_thread(
@@ -93,9 +107,23 @@ async def create_key(request: Request, who: SignedIn, fields: dict[str, str]) ->
     new_key = {**key_json(created.key), "key": created.secret}
     if not wants_html(request):
         return JSONResponse(new_key, status_code=201)
-    # The secret is on this page only: Satchel keeps nothing but its hash.
+    # The secret is on this page only (never in a URL): Satchel keeps nothing but its hash.
     context = await asyncio.to_thread(_account_context, who)
-    return form_page(request, "account.html", {**context, "new_key": new_key})
+    shown = {**new_key, **_integrations(who.state.settings.public_url, created.secret, new_key)}
+    return form_page(request, "account.html", {**context, "new_key": shown})
+
+
+def _integrations(public_url: str, secret: str, key: dict[str, Any]) -> dict[str, Any]:
+    """The created key ready to use: curl lines and a ShareX uploader, built from the secret
+    while this one page has it."""
+    return {
+        "can_write": bool(key["permissions"].get("write")),
+        "can_read": bool(key["permissions"].get("read")),
+        "curl_upload": views.curl_upload(public_url, secret),
+        "curl_list": views.curl_list(public_url, secret),
+        "sharex": views.sharex_uploader(public_url, secret, key["label"]),
+        "sharex_name": views.sharex_filename(public_url),
+    }
 
 
 @account_form
@@ -135,13 +163,20 @@ def _login_required(request: Request) -> Response:
 
 def _account_context(who: SignedIn) -> dict[str, Any]:
     package = who.state.uploads.package(who.actor)
+    used = who.state.uploads.used_bytes(who.user.id)
+    keys = who.state.apikeys.list(who.user)
+    public_url = who.state.settings.public_url
     return {
         "user": who.user,
         "package": package,
-        "limits": package_limits(package),
-        "used_bytes": who.state.uploads.used_bytes(who.user.id),
-        "keys": [key_json(key) for key in who.state.apikeys.list(who.user)],
-        "permissions": PERMISSIONS,
+        "limits": views.package_limits(package),
+        "used_bytes": used,
+        "usage": views.Usage(used, package.max_storage_bytes),
+        "keys": [key_json(key) for key in keys],
+        "key_rows": [views.key_row(key) for key in keys],
+        "curl_upload": views.curl_upload(public_url),
+        "max_keys": MAX_ACTIVE_KEYS,
+        "permissions": views.permission_choices(PERMISSIONS),
         "v2_key1": who.user.v2_key1,
         "signed_in": True,
     }
@@ -158,36 +193,3 @@ def _account_json(context: dict[str, Any]) -> dict[str, Any]:
         "keys": context["keys"],
         "api_v2_key1": context["v2_key1"],
     }
-
-
-def package_limits(package: Package) -> list[tuple[str, str]]:
-    """The package's limits as the account page lists them."""
-    return [
-        ("Largest upload", _size(package.max_upload_size)),
-        ("Storage", _size(package.max_storage_bytes)),
-        ("Uploads at once", _count(package.concurrent_uploads)),
-        ("Downloads at once", _count(package.concurrent_downloads)),
-        ("Downloads per 24 hours", _count(package.downloads_per_24_hours)),
-        ("Download volume per 24 hours", _size(package.download_size_per_24_hours)),
-        ("Download speed", _speed(package.download_speed)),
-        ("Remote download URLs", _count(package.max_remote_download_urls)),
-        ("Inactive files kept for", _days(package.days_to_keep_inactive_files)),
-    ]
-
-
-def _size(value: int) -> str:
-    return do_filesizeformat(value, binary=True) if value else "unlimited"
-
-
-def _count(value: int) -> str:
-    return str(value) if value else "unlimited"
-
-
-def _speed(value: int) -> str:
-    return f"{do_filesizeformat(value, binary=True)}/s" if value else "unlimited"
-
-
-def _days(value: int) -> str:
-    if not value:
-        return "forever"
-    return f"{value} day{'s' if value != 1 else ''}"
