@@ -7,7 +7,9 @@ const PHONE = window.matchMedia("(max-width: 52rem)");
 
 function foldTreeOnPhone() {
   const box = document.querySelector(".drive-tree-box");
-  if (box && PHONE.matches) box.open = false;
+  if (!box) return;
+  box.open = !PHONE.matches;
+  PHONE.addEventListener("change", () => { box.open = !PHONE.matches; });
 }
 
 function itemBoxes(form) {
@@ -106,13 +108,13 @@ function wireRenameButtons(form) {
     open.setAttribute("aria-label", `Rename ${row.dataset.name}`);
     open.addEventListener("click", () => {
       dialog = dialog || renameDialog();
-      const fields = dialog.querySelector("form").elements;
-      fields.csrf_token.value = csrfToken();
-      fields.item.value = box.value;
-      fields.here.value = here;
-      fields.name.value = row.dataset.name;
+      const field = (name) => dialog.querySelector(`input[name=${name}]`);
+      field("csrf_token").value = csrfToken();
+      field("item").value = box.value;
+      field("here").value = here;
+      field("name").value = row.dataset.name;
       dialog.showModal();
-      fields.name.select();
+      field("name").select();
     });
     cell.prepend(open);
   }
