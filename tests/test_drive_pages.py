@@ -4,16 +4,21 @@ and folder pages with their sharing settings."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 from tests.helpers import api_upload, log_in, make_folder, user_key
 
+from satchel.core.drive.listing import Cursor, parse_order
 from satchel.db.models import FolderVisibility
+from satchel.errors import BadRequest
 from satchel.web.pages import drive
 from satchel.web.state import AppState
 
@@ -50,6 +55,18 @@ def without_csrf_header(client: TestClient) -> Iterator[None]:
 
 def names_on(html: str) -> list[str]:
     return re.findall(r'<tr data-kind="\w+" data-name="([^"]*)"', html)
+
+
+def every_page(client: TestClient, path: str) -> list[str]:
+    """The names on a listing page and on every page its Next page links lead to."""
+    seen: list[str] = []
+    while path:
+        shown = client.get(path.replace("&amp;", "&"), headers=BROWSER)
+        assert shown.status_code == 200, shown.text
+        seen += names_on(shown.text)
+        found = re.search(r'href="([^"]+)">Next page<', shown.text)
+        path = found.group(1) if found else ""
+    return seen
 
 
 @pytest.fixture
@@ -208,14 +225,21 @@ def test_sort_and_pages(
     assert names_on(page) == ["zeta", "alpha", "small.bin", "mid.bin", "big.bin"]
 
     monkeypatch.setattr(drive, "PAGE_SIZE", 2)
-    seen: list[str] = []
-    path = "/drive?sort=size&order=asc"
-    while path:
-        shown = client.get(path.replace("&amp;", "&"), headers=BROWSER).text
-        seen += names_on(shown)
-        found = re.search(r'href="([^"]+)">Next page<', shown)
-        path = found.group(1) if found else ""
-    assert seen == ["alpha", "zeta", "small.bin", "mid.bin", "big.bin"]
+    assert every_page(client, "/drive?sort=size&order=asc") == [
+        "alpha",
+        "zeta",
+        "small.bin",
+        "mid.bin",
+        "big.bin",
+    ]
+    assert every_page(client, "/drive?sort=date&order=desc") == [
+        "alpha",
+        "zeta",
+        "mid.bin",
+        "small.bin",
+        "big.bin",
+    ]
+    assert every_page(client, "/drive") == ["alpha", "zeta", "big.bin", "mid.bin", "small.bin"]
     cursor = re.search(r"cursor=([^&\"]+)", client.get("/drive?sort=size", headers=BROWSER).text)
     assert cursor is not None
     assert client.get(f"/drive?sort=date&cursor={cursor.group(1)}").status_code == 400
@@ -370,3 +394,29 @@ def test_pages_escape_names(client: TestClient, alice: tuple[str, str]) -> None:
         assert page.status_code == 200, path
         assert "<img src=x" not in page.text, path
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, path
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["file", "a", 1, "size", 0, -5],
+        ["file", "a", 1, "size", 0, True],
+        ["file", "a", 1, "date", 1, "2026-01-01T00:00:00"],
+        ["file", "a", 1, "name", 0, None],
+        ["folder", "a", 1, "size", 0, 3],
+    ],
+)
+def test_cursors_carry_a_sort_value_of_their_order(fields: list[object]) -> None:
+    text = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode()
+    order = parse_order(str(fields[3]), "desc" if fields[4] else "asc")
+    with pytest.raises(BadRequest):
+        Cursor.decode(text, order)
+
+
+def test_a_cursor_goes_on_where_it_was_made() -> None:
+    order = parse_order("date", "desc")
+    made = Cursor("file", "a.txt", 7, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), order)
+    assert Cursor.decode(made.encode(), order) == made
+    by_size = parse_order("size", "asc")
+    folder = Cursor("folder", "docs", 3, None, by_size)
+    assert Cursor.decode(folder.encode(), by_size) == folder
