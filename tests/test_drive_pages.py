@@ -156,6 +156,13 @@ def test_errors_show_on_the_page(client: TestClient, alice: tuple[str, str]) -> 
     into_itself = post(client, "/drive/move", token, item=f"folder-{folder}", target=str(folder))
     assert into_itself.status_code == 400
     assert "cannot move into itself" in into_itself.text
+    back = f"/drive/folder/{folder}/properties"
+    on_its_page = post(
+        client, "/drive/move", token, item=f"folder-{folder}", target=str(folder), back=back
+    )
+    assert on_its_page.status_code == 400
+    assert "cannot move into itself" in on_its_page.text
+    assert "Who may open it" in on_its_page.text
 
 
 def test_rename_move_copy_and_delete(client: TestClient, alice: tuple[str, str]) -> None:

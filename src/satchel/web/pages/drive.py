@@ -195,11 +195,9 @@ async def _listing_again(
     form = dict(fields)
     back = _local(form.get("back", "")).split("?")[0].rstrip("/").split("/")
     if len(back) == 4 and back[2] == "file":
-        request.scope["path_params"] = {"file_id": back[3]}
-        return await drive_files.show(request, error)
+        return await drive_files.file_page(request, back[3], error)
     if len(back) == 5 and back[2] == "folder" and back[4] == "properties":
-        request.scope["path_params"] = {"folder_id": back[3]}
-        return await drive_files.folder_properties(request, error)
+        return await drive_files.folder_page(request, back[3], error)
     try:
         here = folder_field(form, "here")
         return await _folder_response(request, state, actor, here, error)

@@ -80,10 +80,15 @@ def _login_required(request: Request) -> Response:
 
 
 async def show(request: Request, error: SatchelError | None = None) -> Response:
+    return await file_page(request, request.path_params["file_id"], error)
+
+
+async def file_page(request: Request, file_text: str, error: SatchelError | None) -> Response:
+    """A file's page (``file_text``: its id from the path), with an error to show or none."""
     state, actor = await _owner(request)
     if actor is None:
         return _login_required(request)
-    file_id = parse_id(request.path_params["file_id"], FileNotFound)
+    file_id = parse_id(file_text, FileNotFound)
 
     def work() -> tuple[StoredFile, Tree]:
         record = state.drive_files.get(actor.user_id, file_id)
@@ -168,10 +173,14 @@ def _details(state: AppState, record: StoredFile) -> dict[str, Any]:
 
 
 async def folder_properties(request: Request, error: SatchelError | None = None) -> Response:
+    return await folder_page(request, request.path_params["folder_id"], error)
+
+
+async def folder_page(request: Request, folder_text: str, error: SatchelError | None) -> Response:
     state, actor = await _owner(request)
     if actor is None:
         return _login_required(request)
-    folder_id = parse_id(request.path_params["folder_id"], FolderNotFound)
+    folder_id = parse_id(folder_text, FolderNotFound)
 
     def work() -> tuple[Folder, Any, Tree]:
         folder = state.folders.live(actor.user_id, folder_id)
