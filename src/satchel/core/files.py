@@ -204,7 +204,10 @@ class FileService:
         return record
 
     def update_managed(self, token: str, changes: ManageChanges, actor: Actor) -> StoredFile:
-        record = self.get_managed(token, actor)
+        return self.apply_changes(self.get_managed(token, actor), changes, actor)
+
+    def apply_changes(self, record: StoredFile, changes: ManageChanges, actor: Actor) -> StoredFile:
+        """What /manage changes, on a file the caller may manage (checked before)."""
         if changes.max_downloads_given:
             self.counter.flush()  # a new limit is checked against the stored count
         values = self._changed_values(record, changes, actor)

@@ -12,7 +12,7 @@ from satchel.core.actors import Actor, Member
 from satchel.core.drive.folders import FolderService, free_name
 from satchel.core.files import FileService
 from satchel.core.names import safe_content_type, safe_filename
-from satchel.core.options import UploadOptions
+from satchel.core.options import ManageChanges, UploadOptions
 from satchel.core.uploads import UploadPolicy
 from satchel.db.engine import Database
 from satchel.db.models import StoredFile, utcnow
@@ -69,6 +69,18 @@ class DriveFileService:
             if values:
                 rows.update_file(file_id, **values)
         return self.get(owner_id, file_id)
+
+    def share(
+        self, owner: Member, file_id: int, changes: ManageChanges, short_link: bool | None = None
+    ) -> StoredFile:
+        """The owner changes what /manage changes (public, password, expiry, download limit),
+        and turns the short link on or off (None: unchanged)."""
+        record = self.files.apply_changes(self.get(owner.user_id, file_id), changes, owner)
+        if short_link and not record.short_code:
+            self.files.ensure_short_code(record)
+        elif short_link is False and record.short_code:
+            self.files.update(record.id, short_code=None)
+        return self.get(owner.user_id, file_id)
 
     def copy(self, owner: Member, file_id: int, folder_id: int | None) -> StoredFile:
         """A new drive file with the same content (a blob of its own, under a new key) and

@@ -20,13 +20,30 @@ MAX_DEPTH = 64
 CHUNK = 500
 
 
+ORDER_KEYS = ("name", "size", "date")
+
+
+@dataclass(frozen=True)
+class Order:
+    """How a listing is sorted: folders always come first; folders have no size, so under
+    ``size`` they go by name. Ties go by id, in the same direction."""
+
+    key: str = "name"  # one of ORDER_KEYS
+    descending: bool = False
+
+
+BY_NAME = Order()
+
+
 @dataclass(frozen=True)
 class PageCursor:
-    """Where a listing goes on: after the item of this kind, name and id."""
+    """Where a listing goes on: after the item of this kind, name and id (and, when the
+    listing is not sorted by name, the value of its sort key)."""
 
     kind: str  # "folder" or "file"
     name: str
     id: int
+    value: str | int | datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -180,30 +197,44 @@ class DriveRows:
     # -- listings -----------------------------------------------------------------------
 
     def page(
-        self, scope: Scope, limit: int, after: PageCursor | None
+        self, scope: Scope, limit: int, after: PageCursor | None, order: Order = BY_NAME
     ) -> tuple[list[Folder], list[StoredFile]]:
-        """Up to ``limit`` + 1 items after ``after``: folders first, each kind by (name, id)."""
+        """Up to ``limit`` + 1 items after ``after``: folders first, each kind in ``order``."""
         folders: list[Folder] = []
         if after is None or after.kind == "folder":
-            statement = select(Folder).where(scope.folders)
-            if after is not None:
-                statement = statement.where(
-                    tuple_(Folder.name, Folder.id) > tuple_(after.name, after.id)
-                )
-            folders = list(
-                self.session.scalars(statement.order_by(Folder.name, Folder.id).limit(limit + 1))
-            )
+            folders = list(self._sorted(Folder, scope.folders, order, after, limit + 1))
         files: list[StoredFile] = []
         room = limit + 1 - len(folders)
         if room > 0:
-            statement_ = select(StoredFile).where(scope.files)
-            if after is not None and after.kind == "file":
-                statement_ = statement_.where(
-                    tuple_(StoredFile.name, StoredFile.id) > tuple_(after.name, after.id)
-                )
-            ordered = statement_.order_by(StoredFile.name, StoredFile.id).limit(room)
-            files = list(self.session.scalars(ordered))
+            file_after = after if after is not None and after.kind == "file" else None
+            files = list(self._sorted(StoredFile, scope.files, order, file_after, room))
         return folders, files
+
+    def _sorted(
+        self,
+        kind: type[Folder] | type[StoredFile],
+        where: ColumnElement[bool],
+        order: Order,
+        after: PageCursor | None,
+        limit: int,
+    ) -> Any:
+        column = sort_column(kind, order.key)
+        statement: Any = select(kind).where(where)
+        if after is not None:
+            value = after.name if column is kind.name else after.value
+            key = tuple_(column, kind.id)
+            start = tuple_(value, after.id)
+            statement = statement.where(key < start if order.descending else key > start)
+        if order.descending:
+            statement = statement.order_by(column.desc(), kind.id.desc())
+        else:
+            statement = statement.order_by(column, kind.id)
+        return self.session.scalars(statement.limit(limit))
+
+    def live_folders(self, owner_id: int, limit: int) -> list[Folder]:
+        """Up to ``limit`` of the owner's live folders (a tree to draw), by name."""
+        statement = select(Folder).where(Folder.owner_id == owner_id, _live_folder())
+        return list(self.session.scalars(statement.order_by(Folder.name, Folder.id).limit(limit)))
 
     def public_folders(self, text: str, limit: int) -> list[Folder]:
         statement = select(Folder).where(
@@ -331,6 +362,14 @@ class DriveRows:
     def delete_folders(self, folder_ids: Sequence[int]) -> None:
         for part in chunks(folder_ids):
             self.session.execute(delete(Folder).where(Folder.id.in_(part)))
+
+
+def sort_column(kind: type[Folder] | type[StoredFile], key: str) -> Any:
+    if key == "date":
+        return kind.created_at
+    if key == "size" and kind is StoredFile:
+        return StoredFile.size
+    return kind.name
 
 
 def chunks(ids: Sequence[int], size: int = CHUNK) -> list[list[int]]:
