@@ -297,7 +297,8 @@ def test_upload_form_into_a_folder(client: TestClient, alice: tuple[str, str]) -
     key, token = alice
     docs = make_folder(client, key, "docs")
     page = client.get(f"/drive/folder/{docs}", headers=BROWSER).text
-    assert f'<div id="drive-upload" data-folder-id="{docs}">' in page
+    assert f'data-folder-id="{docs}"' in page  # the uploader puts its files there
+    assert f'<input type="hidden" name="folder_id" value="{docs}">' in page
     assert '<script type="module" src="/static/js/upload.js"' in page
     with without_csrf_header(client):
         sent = client.post(

@@ -81,7 +81,8 @@ def test_public_folder_page_lists_files_and_links_shared_subfolders(client: Test
     assert "beach.jpg" in page.text
     assert "400 Bytes" in page.text
     assert re.search(
-        r'<a href="http://testserver/folder/\w+/Shared_child"><svg[^>]*>.*?</svg>Shared child</a>', page.text
+        r'<a href="http://testserver/folder/\w+/Shared_child"><svg[^>]*>.*?</svg>Shared child</a>',
+        page.text,
     )
     assert "Secret child" in page.text
     assert "Secret_child" not in page.text  # named, not linked

@@ -72,6 +72,8 @@ async def _folder_response(
         "first_url": _order_url(folder_path(folder_id), order),
         "next_url": _next_url(request, folder_path(folder_id), page),
         "sort_url": lambda key: _sort_url(folder_path(folder_id), order, key),
+        "max_size": state.uploads.max_bytes(actor),
+        "max_days": state.settings.max_expiry // 86400,
     }
     return page_response(request, "drive.html", context, error)
 

@@ -78,7 +78,8 @@ function fingerprint(file, folderId) {
 function readOptions(form) {
   const value = (name) => form.elements[name]?.value ?? "";
   const checked = (name) => form.elements[name]?.checked ?? false;
-  const options = { expires: value("expires") };
+  const options = {};
+  if (value("expires")) options.expires = value("expires");
   const max = Number(value("max_downloads"));
   if (max > 0) options.max_downloads = String(max);
   if (checked("short_url")) options.short_url = "true";
