@@ -238,14 +238,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
     )
-    if (
-        workers > 1
-        and settings.rate_limits_enabled
-        and settings.rate_limit_storage.startswith("memory")
-    ):
+    if workers > 1 and settings.rate_limits_enabled and settings.rate_limit_uri == "memory://":
         print(
             f"note: rate limits are counted per worker ({workers} workers, memory storage); "
-            "set SATCHEL_RATE_LIMIT_STORAGE=redis://… to share them",
+            "set SATCHEL_REDIS_URL=redis://… to share them",
             flush=True,
         )
     # The process is replaced by a fresh one that imports the app's modules and starts
@@ -377,7 +373,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         value = settings.values[setting.name]
         if setting.name == "master_keys" and value:
             value = f"({len(value)} key(s))"
-        elif setting.name in ("database_url", "rate_limit_storage") and value:
+        elif setting.name in ("database_url", "redis_url", "rate_limit_storage") and value:
             value = _without_password(str(value))
         print(f"{setting.env}={value}")
     return 0
