@@ -57,7 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="worker processes (default: the workers setting)"
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="run no background jobs or URL imports here (a `satchel jobs` process runs them)",
+    )
     serve.set_defaults(handler=_serve)
+    commands.add_parser(
+        "jobs", help="run the background jobs and URL imports alone, without serving requests"
+    ).set_defaults(handler=_jobs)
 
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         title="admin commands"
@@ -244,6 +252,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             "set SATCHEL_REDIS_URL=redis://… to share them",
             flush=True,
         )
+    factory = "create_server_app_without_jobs" if args.no_jobs else "create_server_app"
     # The process is replaced by a fresh one that imports the app's modules and starts
     # granian: the workers it forks share those pages instead of each importing its own
     # copy, and none of them carries the migrations. Each worker builds its own app.
@@ -253,7 +262,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "--host", args.host, "--port", str(args.port), "--workers", str(workers),
         "--log-level", settings.log_level, "--no-ws",
         "--access-log" if args.access_log else "--no-access-log",
-        "--factory", "satchel.web.app:create_server_app",
+        "--factory", f"satchel.web.app:{factory}",
     ]  # fmt: skip
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - our interpreter, fixed arguments
@@ -364,6 +373,38 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{job.name}: {job.run()}")
         print(f"url_imports: {services.imports.run_pending()}")
     finally:
+        services.close()
+    return 0
+
+
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """The job runner and the URL import workers until SIGTERM or SIGINT. Each job takes its
+    lease in the database, so this may run beside instances that run jobs too."""
+    import logging
+    import signal
+    import threading
+
+    from satchel.services import build_services
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    _migrate_once(settings)
+    services = build_services(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    services.jobs.start(tick=min(30.0, settings.job_interval))
+    services.import_workers.start()
+    print(
+        f"Satchel jobs every {settings.job_interval} s, {settings.url_import_workers} import worker(s)",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        services.jobs.stop()
+        services.import_workers.stop()
         services.close()
     return 0
 

@@ -172,10 +172,17 @@ def create_app(
     return app
 
 
-def create_server_app() -> ASGIApp:
+def create_server_app(run_jobs: bool = True) -> ASGIApp:
     """Entry point of the server workers: settings from the environment, migrations already applied."""
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    return SecurityHeaders(create_app(settings, migrate=False), settings.public_url)
+    return SecurityHeaders(
+        create_app(settings, migrate=False, run_jobs=run_jobs), settings.public_url
+    )
+
+
+def create_server_app_without_jobs() -> ASGIApp:
+    """``satchel serve --no-jobs``: requests only; ``satchel jobs`` runs the jobs and imports."""
+    return create_server_app(run_jobs=False)
