@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
-from tests.conftest import free_port
+from tests.conftest import PgDatabases, free_port
 
 from satchel.db.engine import Database
 from satchel.jobs.runner import Job, JobRunner
@@ -199,3 +200,32 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_instances_starting_at_once_on_a_new_database_migrate_in_turn(
+    tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    name = f"satchel_test_{uuid.uuid4().hex[:10]}"
+    with pg_databases.admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    pg_databases.names.append(name)  # dropped with the others
+    url = pg_databases.base.set(database=name).render_as_string(hide_password=False)
+    env = command_env(tmp_path, url)
+    migrations = [
+        subprocess.Popen(
+            [SATCHEL, "admin", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in migrations]
+    assert [process.returncode for process in migrations] == [0, 0, 0], outputs
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    finally:
+        engine.dispose()

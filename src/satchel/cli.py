@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -280,9 +281,36 @@ def _migrate_once(settings: Settings) -> None:
 
     db = Database(settings.sqlalchemy_url)
     try:
-        db.migrate()
+        with _migration_lock(settings.sqlalchemy_url):
+            db.migrate()
     finally:
         db.dispose()
+
+
+# Any fixed number: the PostgreSQL advisory lock that instances starting at once take in turn.
+MIGRATION_LOCK = 0x5A7C4E15
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """On PostgreSQL, one process migrates at a time; the others then find nothing to do
+    (two Alembic runs at once on a new database would both create the tables, and one fail)."""
+    if url.startswith("sqlite"):
+        yield  # one machine: its processes start one after another
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)  # no statement timeout: migrations take long
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def _tune_allocator() -> None:
