@@ -151,6 +151,34 @@ def test_a_drive_file_uploaded_through_one_is_listed_and_trashed_through_the_oth
         assert [item["id"] for item in trash["files"]] == [file_id], trash
 
 
+def test_a_tus_upload_begun_on_one_instance_is_finished_on_the_other(
+    cluster: Cluster, guest: httpx.Client
+) -> None:
+    tus = {"Tus-Resumable": "1.0.0"}
+    data = bytes(range(256)) * 12_000  # 3 MB: the first piece ends inside a sealed chunk
+    created = guest.post(
+        f"{cluster.a.url}/tus/",
+        headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": "filename dC5iaW4="},
+    )
+    assert created.status_code == 201, created.text
+    path = "/tus/" + created.headers["location"].rstrip("/").rsplit("/", 1)[1]
+    octets = {**tus, "Content-Type": "application/offset+octet-stream"}
+    first = guest.patch(
+        cluster.a.url + path, content=data[:1_500_001], headers={**octets, "Upload-Offset": "0"}
+    )
+    assert first.status_code == 204, first.text
+    offset = guest.head(cluster.b.url + path, headers=tus).headers["upload-offset"]
+    rest = guest.patch(
+        cluster.b.url + path,
+        content=data[int(offset) :],
+        headers={**octets, "Upload-Offset": offset},
+    )
+    assert rest.status_code == 204, rest.text
+    assert guest.head(cluster.a.url + path, headers=tus).headers["upload-offset"] == str(len(data))
+    download = rest.headers["satchel-download-url"]
+    assert guest.get(cluster.url + path_of(download)).content == data
+
+
 # -- limits across both ------------------------------------------------------------------------
 
 
