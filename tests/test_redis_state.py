@@ -222,3 +222,13 @@ def test_rate_limits_on_a_redis_that_is_down_answer_503(settings: Settings) -> N
         answer = client.post("/upload", files={"files": ("a", b"x")})
     assert answer.status_code == 503, answer.text
     assert "retry-after" in answer.headers
+
+
+def test_readyz_names_a_redis_that_is_down(settings: Settings, redis: Redis) -> None:
+    with TestClient(create_app(settings.replace(redis_url=REDIS_URL), run_jobs=False)) as client:
+        assert client.get("/readyz").json() == {"status": "ok"}
+    down = settings.replace(redis_url=CLOSED_PORT_URL)
+    with TestClient(create_app(down, migrate=False, run_jobs=False)) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["problems"] == ["redis: ConnectionError"]

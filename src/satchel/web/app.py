@@ -97,6 +97,11 @@ def _problems(state: AppState) -> list[str]:
         state.store.check()
     except Exception as exc:
         problems.append(f"storage: {type(exc).__name__}")
+    try:
+        if state.redis is not None:  # SATCHEL_REDIS_URL: rate limits and upload slots need it
+            state.redis.ping()
+    except Exception as exc:
+        problems.append(f"redis: {type(exc).__name__}")
     return problems
 
 
