@@ -263,15 +263,20 @@ def test_concurrent_uploads_hold_across_both_instances(cluster: Cluster) -> None
 # -- jobs --------------------------------------------------------------------------------------
 
 
-JOB_LINE = re.compile(r"^(\S+ \S+) INFO satchel\.jobs job expire_files: (.*)$", re.MULTILINE)
+# A log line of a run of the expiry job: its time and its result, wherever they stand on the line.
+JOB_RESULT = re.compile(r"job expire_files: (deleted \d+ file\(s\)[^\"]*)")
+STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)[,.](\d{3})")
 
 
 def expiry_runs(cluster: Cluster) -> list[tuple[datetime, str, str]]:
+    """Every run of the expiry job in both instances' logs: (time, instance, result)."""
     runs = []
     for instance in cluster.instances:
-        for stamp, result in JOB_LINE.findall(instance.log_text()):
-            when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
-            runs.append((when, instance.name, result))
+        for line in instance.log_text().splitlines():
+            result, stamp = JOB_RESULT.search(line), STAMP.search(line)
+            if result and stamp:
+                when = datetime.strptime(" ".join(stamp.groups()), "%Y-%m-%d %H:%M:%S %f")
+                runs.append((when, instance.name, result.group(1)))
     return sorted(runs)
 
 
