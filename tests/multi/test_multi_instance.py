@@ -390,3 +390,18 @@ def test_a_two_gib_upload_streams_through_nginx(cluster: Cluster) -> None:
     last = httpx.get(url, headers={**key, "Range": "bytes=-16"}, timeout=60)
     assert last.content == piece(BIG // PIECE - 1)[-16:]
     print(f"2 GiB through nginx: uploaded in {took:.1f} s ({BIG / took / 2**20:.0f} MiB/s)")
+
+
+# -- without nginx ---------------------------------------------------------------------------------
+
+
+def test_a_missing_nginx_skips_here_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.multi import conftest
+
+    monkeypatch.setattr(conftest, "NGINX", "/nonexistent/nginx")
+    monkeypatch.setattr(conftest, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception):
+        conftest.require_nginx()
+    monkeypatch.setattr(conftest, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="nginx is not installed"):
+        conftest.require_nginx()
