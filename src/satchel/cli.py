@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,15 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="worker processes (default: the workers setting)"
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="run no background jobs or URL imports here (a `satchel jobs` process runs them)",
+    )
     serve.set_defaults(handler=_serve)
+    commands.add_parser(
+        "jobs", help="run the background jobs and URL imports alone, without serving requests"
+    ).set_defaults(handler=_jobs)
 
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         title="admin commands"
@@ -238,16 +247,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
     )
-    if (
-        workers > 1
-        and settings.rate_limits_enabled
-        and settings.rate_limit_storage.startswith("memory")
-    ):
+    if workers > 1 and settings.rate_limits_enabled and settings.rate_limit_uri == "memory://":
         print(
             f"note: rate limits are counted per worker ({workers} workers, memory storage); "
-            "set SATCHEL_RATE_LIMIT_STORAGE=redis://… to share them",
+            "set SATCHEL_REDIS_URL=redis://… to share them",
             flush=True,
         )
+    factory = "create_server_app_without_jobs" if args.no_jobs else "create_server_app"
     # The process is replaced by a fresh one that imports the app's modules and starts
     # granian: the workers it forks share those pages instead of each importing its own
     # copy, and none of them carries the migrations. Each worker builds its own app.
@@ -257,7 +263,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "--host", args.host, "--port", str(args.port), "--workers", str(workers),
         "--log-level", settings.log_level, "--no-ws",
         *_observability(settings, args),
-        "--factory", "satchel.web.app:create_server_app",
+        "--factory", f"satchel.web.app:{factory}",
     ]  # fmt: skip
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - our interpreter, fixed arguments
@@ -299,9 +305,36 @@ def _migrate_once(settings: Settings) -> None:
 
     db = Database(settings.sqlalchemy_url)
     try:
-        db.migrate()
+        with _migration_lock(settings.sqlalchemy_url):
+            db.migrate()
     finally:
         db.dispose()
+
+
+# Any fixed number: the PostgreSQL advisory lock that instances starting at once take in turn.
+MIGRATION_LOCK = 0x5A7C4E15
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """On PostgreSQL, one process migrates at a time; the others then find nothing to do
+    (two Alembic runs at once on a new database would both create the tables, and one fail)."""
+    if url.startswith("sqlite"):
+        yield  # one machine: its processes start one after another
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)  # no statement timeout: migrations take long
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def _tune_allocator() -> None:
@@ -396,6 +429,38 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """The job runner and the URL import workers until SIGTERM or SIGINT. Each job takes its
+    lease in the database, so this may run beside instances that run jobs too."""
+    import logging
+    import signal
+    import threading
+
+    from satchel.services import build_services
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    _migrate_once(settings)
+    services = build_services(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    services.jobs.start(tick=min(30.0, settings.job_interval))
+    services.import_workers.start()
+    print(
+        f"Satchel jobs every {settings.job_interval} s, {settings.url_import_workers} import worker(s)",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        services.jobs.stop()
+        services.import_workers.stop()
+        services.close()
+    return 0
+
+
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
     for setting in SETTINGS:
         value = settings.values[setting.name]
@@ -403,7 +468,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
             value = f"({len(value)} key(s))"
         elif setting.name == "metrics_token" and value:
             value = "(set)"
-        elif setting.name in ("database_url", "rate_limit_storage") and value:
+        elif setting.name in ("database_url", "redis_url", "rate_limit_storage") and value:
             value = _without_password(str(value))
         print(f"{setting.env}={value}")
     return 0

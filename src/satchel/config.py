@@ -92,6 +92,13 @@ def parse_database_url(value: Any) -> str:
     return text
 
 
+def parse_redis_url(value: Any) -> str:
+    text = str(value).strip()
+    if text and not re.match(r"^rediss?://", text):
+        raise ValueError("must start with redis:// or rediss://")
+    return text
+
+
 def parse_rate(value: Any) -> str:
     from limits import parse
 
@@ -188,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest a connection attempt to PostgreSQL may take before the request answers 503.",
     ),
     Setting(
+        "redis_url",
+        "",
+        parse_redis_url,
+        "Redis that every instance shares for rate limits and concurrent-upload slots "
+        "(`redis://host:6379/0`); empty: limits per process, slots in the database (one machine).",
+    ),
+    Setting(
         "storage",
         "local",
         parse_str,
@@ -223,9 +237,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "rate_limit_storage",
-        "memory://",
+        "",
         parse_str,
-        "Storage URI of the `limits` package (memory:// or redis://host:port).",
+        "Storage URI of the `limits` package; empty: `redis_url` when set, else memory:// "
+        "(each worker counts alone).",
     ),
     Setting(
         "password_guesses",
@@ -361,6 +376,7 @@ class Settings:
     database_url: str
     db_statement_timeout: int
     db_connect_timeout: int
+    redis_url: str
     storage: str
     master_keys: list[str]
     guest_max_upload_size: int
@@ -412,6 +428,11 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    @property
+    def rate_limit_uri(self) -> str:
+        """Where the rate limits are counted: the setting, else Redis, else this process."""
+        return self.rate_limit_storage or self.redis_url or "memory://"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from limits import parse
 
@@ -27,7 +28,7 @@ from satchel.core.imports import ImportWorkers, UrlImportService
 from satchel.core.invites import InviteService
 from satchel.core.keyring import MasterKeys
 from satchel.core.sessions import SessionService
-from satchel.core.slots import DatabaseSlots
+from satchel.core.slots import DatabaseSlots, RedisSlots, UploadSlots
 from satchel.core.tus import TusService
 from satchel.core.uploads import UploadPolicy
 from satchel.core.v2auth import V2AuthService
@@ -37,6 +38,9 @@ from satchel.jobs.maintenance import maintenance_jobs
 from satchel.jobs.runner import JobRunner
 from satchel.storage import open_store
 from satchel.storage.base import BlobStore
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 
 @dataclass
@@ -64,9 +68,12 @@ class Services:
     imports: UrlImportService
     import_workers: ImportWorkers
     jobs: JobRunner
+    redis: Redis | None = None  # SATCHEL_REDIS_URL: the state instances share outside the database
 
     def close(self) -> None:
         self.db.dispose()
+        if self.redis is not None:
+            self.redis.close()
 
 
 def key_source(settings: Settings) -> Callable[[], list[str]]:
@@ -87,6 +94,28 @@ def open_database(settings: Settings) -> Database:
     )
 
 
+def open_redis(settings: Settings) -> Redis | None:
+    if not settings.redis_url:
+        return None
+    from redis import Redis  # only where it is used
+
+    timeout = max(1.0, float(settings.db_statement_timeout))
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=max(1.0, float(settings.db_connect_timeout)),
+        health_check_interval=30,
+    )
+
+
+def upload_slots(settings: Settings, db: Database, redis: Redis | None) -> UploadSlots:
+    """Redis when there is one (a dead instance's slots free themselves in seconds), else
+    rows in the database (enough for the workers of one machine)."""
+    if redis is not None:
+        return RedisSlots(redis)
+    return DatabaseSlots(db, timedelta(seconds=max(6 * 3600, settings.temp_max_age)))
+
+
 def guess_limiter(settings: Settings, db: Database) -> GuessLimiter:
     limit = parse(settings.password_guesses)
     return GuessLimiter(db, limit.amount, timedelta(seconds=limit.get_expiry()))
@@ -96,6 +125,7 @@ def build_services(settings: Settings) -> Services:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = open_database(settings)
+    redis = open_redis(settings)
     store = open_store(settings.storage, Path(data))
     keys = MasterKeys(db, key_source(settings))
     guesses = guess_limiter(settings, db)
@@ -106,7 +136,7 @@ def build_services(settings: Settings) -> Services:
     folders = FolderService(db)
     listings = ListingService(db)
     resume = timedelta(seconds=settings.download_resume_window)
-    slots = DatabaseSlots(db, timedelta(seconds=max(6 * 3600, settings.temp_max_age)))
+    slots = upload_slots(settings, db, redis)
     uploads = UploadPolicy(settings, db, accounts, folders, files, store, slots)
     trash = TrashService(db, files)
     sessions = SessionService(db, timedelta(seconds=settings.session_lifetime))
@@ -116,17 +146,9 @@ def build_services(settings: Settings) -> Services:
     imports = UrlImportService(db, store, settings, accounts, folders, uploads)
     jobs = JobRunner(
         db,
-        maintenance_jobs(
-            settings=settings,
-            files=files,
-            trash=trash,
-            sessions=sessions,
-            imports=imports,
-            v2auth=v2auth,
-            tus=tus,
-            guesses=guesses,
-        ),
-    )
+        maintenance_jobs(settings=settings, files=files, trash=trash, sessions=sessions,
+                         imports=imports, v2auth=v2auth, tus=tus, guesses=guesses),
+    )  # fmt: skip
     return Services(
         settings=settings,
         db=db,
@@ -151,4 +173,5 @@ def build_services(settings: Settings) -> Services:
         imports=imports,
         import_workers=ImportWorkers(imports, settings.url_import_workers),
         jobs=jobs,
+        redis=redis,
     )

@@ -1,4 +1,13 @@
-"""Background jobs that run once per interval across all instances (a lease per job)."""
+"""Background jobs that run once per interval across all instances (a lease per job).
+
+Each job has a row in ``job_leases``. An instance runs a job only after it has taken the row's
+lease in one transaction: the row is selected only when its lease is free and its interval has
+passed, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (an instance taking it at the same moment holds
+the row; the others pass over it at once instead of queueing behind it and then finding it
+taken), and SQLite's ``BEGIN IMMEDIATE`` serializes the writers of one machine. While the job
+runs its lease is renewed; an instance that dies leaves a lease that runs out after ``lease``,
+and another instance takes the job again.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +34,8 @@ class Job:
     name: str
     interval: timedelta
     run: Callable[[], str]
-    lease: timedelta = timedelta(minutes=30)
+    # How long a run that stopped renewing (its instance died) blocks the job for the others.
+    lease: timedelta = timedelta(minutes=5)
 
 
 class JobRunner:
@@ -77,8 +87,8 @@ class JobRunner:
     def _acquire(self, job: Job) -> bool:
         now = self.clock()
         self._ensure_row(job.name)
-        statement = (
-            update(JobLease)
+        due = (
+            select(JobLease.name)
             .where(JobLease.name == job.name)
             .where(or_(JobLease.lease_until.is_(None), JobLease.lease_until < now))
             .where(
@@ -87,11 +97,18 @@ class JobRunner:
                     JobLease.last_started_at <= now - job.interval,
                 )
             )
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite writers are serialized
+        )
+        take = (
+            update(JobLease)
+            .where(JobLease.name == job.name)
             .values(owner=self.owner, lease_until=now + job.lease, last_started_at=now)
         )
         with self.db.write() as session:
-            won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
-        return bool(won)
+            if session.scalar(due) is None:
+                return False  # not due, leased, or being taken by another instance right now
+            session.execute(take)
+        return True
 
     def _renew_until(self, job: Job, done: threading.Event) -> None:
         """Extends the lease while the job runs, so a long run is never taken over."""
@@ -103,9 +120,12 @@ class JobRunner:
             )
             try:
                 with self.db.write() as session:
-                    session.execute(statement)
+                    renewed = session.execute(statement).rowcount  # type: ignore[attr-defined]
             except Exception:
                 log.exception("could not renew the lease of job %s", job.name)
+                continue
+            if not renewed:
+                log.error("job %s lost its lease (not renewed for %s)", job.name, job.lease)
 
     def _ensure_row(self, name: str) -> None:
         with self.db.read() as session:

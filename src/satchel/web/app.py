@@ -98,6 +98,11 @@ def _problems(state: AppState) -> list[str]:
         state.store.check()
     except Exception as exc:
         problems.append(f"storage: {type(exc).__name__}")
+    try:
+        if state.redis is not None:  # SATCHEL_REDIS_URL: rate limits and upload slots need it
+            state.redis.ping()
+    except Exception as exc:
+        problems.append(f"redis: {type(exc).__name__}")
     return problems
 
 
@@ -174,10 +179,17 @@ def create_app(
     return app
 
 
-def create_server_app() -> ASGIApp:
+def create_server_app(run_jobs: bool = True) -> ASGIApp:
     """Entry point of the server workers: settings from the environment, migrations already applied."""
     settings = load_settings()
     observability.configure_logging(settings.log_level, settings.log_format, settings.access_log)
     observability.forget_dead_workers()  # a worker that replaces one: the old one's gauges go
-    app = SecurityHeaders(create_app(settings, migrate=False), settings.public_url)
+    app = SecurityHeaders(
+        create_app(settings, migrate=False, run_jobs=run_jobs), settings.public_url
+    )
     return metrics.Observe(app)
+
+
+def create_server_app_without_jobs() -> ASGIApp:
+    """``satchel serve --no-jobs``: requests only; ``satchel jobs`` runs the jobs and imports."""
+    return create_server_app(run_jobs=False)
