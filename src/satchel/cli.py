@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_user_commands(admin)
     _add_invite_command(admin)
+    _add_audit_command(admin)
     client_cli.add_client_commands(commands)
     return parser
 
@@ -132,6 +133,31 @@ def _add_invite_command(admin: Any) -> None:
     invite.set_defaults(handler=_create_invite)
 
 
+def _add_audit_command(admin: Any) -> None:
+    audit = admin.add_parser("audit", help="print the audit log, newest first")
+    audit.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
+    audit.add_argument(
+        "--event", help="one event (login.failed) or a family ending in '.' (admin.)"
+    )
+    audit.add_argument("--user", help="what this user did, and what was done to the account")
+    audit.set_defaults(handler=_audit)
+
+
+def _audit_lines(accounts: AccountService, args: argparse.Namespace) -> str:
+    from satchel.core.audit import AuditLog
+
+    user = accounts.get(args.user) if args.user else None
+    entries = AuditLog(accounts.db).latest(args.limit, args.event, user)
+    return (
+        "\n".join(
+            f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.event}\t{e.actor or e.actor_id or '-'}\t"
+            f"{e.ip or '-'}\t{e.target or '-'}\t{e.detail}"
+            for e in entries
+        )
+        or "no events"
+    )
+
+
 def _invite_lifetime(value: str) -> timedelta | None:
     try:
         seconds = parse_duration(value)
@@ -141,14 +167,14 @@ def _invite_lifetime(value: str) -> timedelta | None:
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
+    from satchel.core.admin import PackageCatalog
     from satchel.services import guess_limiter
 
     db = _database(settings)
     try:
         db.migrate()
-        yield AccountService(
-            db, settings.packages, settings.default_package, guess_limiter(settings, db)
-        )
+        packages = PackageCatalog(db, settings.packages)  # with those made on the admin pages
+        yield AccountService(db, packages, settings.default_package, guess_limiter(settings, db))
     finally:
         db.dispose()
 
@@ -225,6 +251,7 @@ def _new_invite(accounts: AccountService, args: argparse.Namespace) -> str:
 
 
 _create_invite = _account_command(_new_invite)
+_audit = _account_command(_audit_lines)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,7 +14,9 @@ from limits import parse
 from satchel.config import Settings
 from satchel.core.access import AccessRules
 from satchel.core.accounts import AccountService
+from satchel.core.admin import AdminService, PackageCatalog
 from satchel.core.apikeys import ApiKeyService
+from satchel.core.audit import AuditLog
 from satchel.core.downloads import DownloadService
 from satchel.core.drive.files import DriveFileService
 from satchel.core.drive.folders import FolderService
@@ -64,6 +66,8 @@ class Services:
     imports: UrlImportService
     import_workers: ImportWorkers
     jobs: JobRunner
+    admin: AdminService
+    audit: AuditLog
 
     def close(self) -> None:
         self.db.dispose()
@@ -99,7 +103,10 @@ def build_services(settings: Settings) -> Services:
     store = open_store(settings.storage, Path(data))
     keys = MasterKeys(db, key_source(settings))
     guesses = guess_limiter(settings, db)
-    accounts = AccountService(db, settings.packages, settings.default_package, guesses)
+    # The settings' packages with those admins made or changed (the packages table).
+    packages = PackageCatalog(db, settings.packages)
+    accounts = AccountService(db, packages, settings.default_package, guesses)
+    invites = InviteService(db)
     v2auth = V2AuthService(db)
     access = AccessRules(db, guesses, keys, v2auth)
     files = FileService(db, store, keys, settings)
@@ -136,7 +143,7 @@ def build_services(settings: Settings) -> Services:
         accounts=accounts,
         apikeys=ApiKeyService(db),
         sessions=sessions,
-        invites=InviteService(db),
+        invites=invites,
         v2auth=v2auth,
         access=access,
         files=files,
@@ -151,4 +158,6 @@ def build_services(settings: Settings) -> Services:
         imports=imports,
         import_workers=ImportWorkers(imports, settings.url_import_workers),
         jobs=jobs,
+        admin=AdminService(db, accounts, packages, invites, files),
+        audit=AuditLog(db),
     )

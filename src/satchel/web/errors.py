@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from satchel.core.audit import client_address
 from satchel.errors import (
     BadRequest,
     ChecksumMismatch,
@@ -91,13 +92,20 @@ def guard(renderer: Renderer) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
+                # Audit events recorded while handling the request carry its client address.
+                with client_address(_client_ip(request)):
+                    return await handler(request)
             except SatchelError as exc:
                 return renderer(request, exc)
 
         return guarded
 
     return wrap
+
+
+def _client_ip(request: Request) -> str | None:
+    state = getattr(request.app.state, "satchel", None)
+    return None if state is None else str(state.client_ip(request))
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
