@@ -167,14 +167,12 @@ def _invite_lifetime(value: str) -> timedelta | None:
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
-    from satchel.core.admin import PackageCatalog
-    from satchel.services import guess_limiter
+    from satchel.services import account_service
 
     db = _database(settings)
     try:
         db.migrate()
-        packages = PackageCatalog(db, settings.packages)  # with those made on the admin pages
-        yield AccountService(db, packages, settings.default_package, guess_limiter(settings, db))
+        yield account_service(settings, db)  # the packages made on the admin pages too
     finally:
         db.dispose()
 

@@ -4,6 +4,7 @@ build their services here."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,8 +67,16 @@ class Services:
     imports: UrlImportService
     import_workers: ImportWorkers
     jobs: JobRunner
-    admin: AdminService
-    audit: AuditLog
+
+    @functools.cached_property
+    def admin(self) -> AdminService:
+        packages = self.accounts.packages
+        assert isinstance(packages, PackageCatalog)
+        return AdminService(self.db, self.accounts, packages, self.invites, self.files)
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
 
     def close(self) -> None:
         self.db.dispose()
@@ -96,6 +105,16 @@ def guess_limiter(settings: Settings, db: Database) -> GuessLimiter:
     return GuessLimiter(db, limit.amount, timedelta(seconds=limit.get_expiry()))
 
 
+def account_service(
+    settings: Settings, db: Database, guesses: GuessLimiter | None = None
+) -> AccountService:
+    """Accounts over the settings' packages and those admins made or changed (the packages
+    table)."""
+    packages = PackageCatalog(db, settings.packages)
+    guesses = guesses or guess_limiter(settings, db)
+    return AccountService(db, packages, settings.default_package, guesses)
+
+
 def build_services(settings: Settings) -> Services:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -103,10 +122,7 @@ def build_services(settings: Settings) -> Services:
     store = open_store(settings.storage, Path(data))
     keys = MasterKeys(db, key_source(settings))
     guesses = guess_limiter(settings, db)
-    # The settings' packages with those admins made or changed (the packages table).
-    packages = PackageCatalog(db, settings.packages)
-    accounts = AccountService(db, packages, settings.default_package, guesses)
-    invites = InviteService(db)
+    accounts = account_service(settings, db, guesses)
     v2auth = V2AuthService(db)
     access = AccessRules(db, guesses, keys, v2auth)
     files = FileService(db, store, keys, settings)
@@ -143,7 +159,7 @@ def build_services(settings: Settings) -> Services:
         accounts=accounts,
         apikeys=ApiKeyService(db),
         sessions=sessions,
-        invites=invites,
+        invites=InviteService(db),
         v2auth=v2auth,
         access=access,
         files=files,
@@ -158,6 +174,4 @@ def build_services(settings: Settings) -> Services:
         imports=imports,
         import_workers=ImportWorkers(imports, settings.url_import_workers),
         jobs=jobs,
-        admin=AdminService(db, accounts, packages, invites, files),
-        audit=AuditLog(db),
     )
