@@ -273,7 +273,7 @@ class AdminService:
 
     def create_invite(self, admin: User, expires: timedelta | None) -> str:
         code = self.invites.create(expires)
-        until = "no expiry" if expires is None else f"valid {expires}"
+        until = "until used" if expires is None else f"valid {_lifetime(expires)}"
         record(self.db, Event.ADMIN_INVITE_CREATED, admin.id, "invite", until)
         return code
 
@@ -325,3 +325,9 @@ class AdminService:
     def audit_entries(self, limit: int = 100, event: str = "", username: str = "") -> list[Entry]:
         user = self.accounts.get(username.strip()) if username.strip() else None
         return self.audit.latest(limit, event.strip() or None, user)
+
+
+def _lifetime(span: timedelta) -> str:
+    if span.total_seconds() % 86400 == 0:
+        return f"{span.days} day{'s' if span.days != 1 else ''}"
+    return str(span)
