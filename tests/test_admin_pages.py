@@ -230,6 +230,10 @@ def test_back_never_leaves_the_admin_pages(client: TestClient, admin: str) -> No
     for back in ("https://evil.example/", "//evil.example", "/account"):
         answer = post(client, f"/admin/users/{bob.id}/api", admin, api="off", back=back)
         assert answer.headers["location"] == "/admin/users?done=api"
+    # The page's own query comes back as it was sent; an old notice does not.
+    back = "/admin/users?q=a+b%25&page=2&done=package"
+    answer = post(client, f"/admin/users/{bob.id}/api", admin, api="on", back=back)
+    assert answer.headers["location"] == "/admin/users?q=a+b%25&page=2&done=api"
 
 
 def test_the_audit_page_filters(client: TestClient, admin: str) -> None:

@@ -134,10 +134,11 @@ def _back(value: str | None, default: str) -> str:
 
 
 def _with_query(path: str, **values: str) -> str:
+    """``path`` with ``values`` in its query (the page's own search and page number kept as
+    they were sent)."""
     base, _, query = path.partition("?")
-    kept = [(k, v) for k, v in (p.partition("=")[::2] for p in query.split("&") if p)]
-    kept = [(k, v) for k, v in kept if k not in values and k not in ("done", "error")]
-    return f"{base}?{urlencode([*kept, *values.items()], safe='%')}"
+    kept = [p for p in query.split("&") if p and p.partition("=")[0] not in ("done", *values)]
+    return f"{base}?{'&'.join([*kept, urlencode(values)])}"
 
 
 def _number(raw: str | None, what: str) -> int:
