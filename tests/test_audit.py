@@ -172,3 +172,26 @@ def test_the_cli_prints_the_log_newest_first(
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
     assert main(["admin", "audit", "--user", "nobody"]) == 1
     assert "No user" in capsys.readouterr().err
+
+
+def test_the_cli_s_admin_commands_are_audited(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The operator at the command line acts through the same core as the pages: audited,
+    with no actor and no address."""
+    state_of(client).accounts.create_user(NewUser("ivy", PASSWORD))
+    for name, value in env_for(settings).items():
+        monkeypatch.setenv(name, value)
+    assert main(["admin", "set-package", "ivy", "premium"]) == 0
+    assert main(["admin", "set-api-access", "ivy", "off"]) == 0
+    assert main(["admin", "disable-user", "ivy"]) == 0
+    assert main(["admin", "create-invite", "--expires", "2d"]) == 0
+    code = capsys.readouterr().out.strip().splitlines()[-1]
+    got = [(r.event, r.actor_id, r.ip, r.target, r.detail) for r in rows(client)]
+    assert got == [
+        ("admin.user.package", None, None, "user:ivy", "premium (satchel admin)"),
+        ("admin.user.api", None, None, "user:ivy", "off (satchel admin)"),
+        ("admin.user.disabled", None, None, "user:ivy", "(satchel admin)"),
+        ("admin.invite.created", None, None, "invite", "valid 2 days (satchel admin)"),
+    ]
+    assert code not in str(got)

@@ -16,6 +16,7 @@ from satchel.errors import ConfigError, SatchelError
 from satchel.units import parse_duration
 
 if TYPE_CHECKING:
+    from satchel.core.admin import AdminService
     from satchel.db.engine import Database
     from satchel.db.models import User
 
@@ -206,10 +207,29 @@ _create_user = _account_command(
 _list_users = _account_command(
     lambda acc, a: "\n".join(_describe(u) for u in acc.list_users()) or "no users"
 )
-_set_package = _account_command(lambda acc, a: _describe(acc.set_package(a.name, a.package)))
-_disable_user = _account_command(lambda acc, a: _describe(acc.set_disabled(a.name, not a.enable)))
+
+
+def _admin(accounts: AccountService) -> AdminService:
+    """What the admin pages call, acting for the operator (audited with no actor)."""
+    from satchel.core.admin import AdminService, PackageCatalog
+    from satchel.core.invites import InviteService
+
+    assert isinstance(accounts.packages, PackageCatalog)
+    return AdminService(accounts.db, accounts, accounts.packages, InviteService(accounts.db))
+
+
+def _id_of(accounts: AccountService, name: str) -> int:
+    return accounts.get(name).id
+
+
+_set_package = _account_command(
+    lambda acc, a: _describe(_admin(acc).set_package(None, _id_of(acc, a.name), a.package))
+)
+_disable_user = _account_command(
+    lambda acc, a: _describe(_admin(acc).set_disabled(None, _id_of(acc, a.name), not a.enable))
+)
 _set_api_access = _account_command(
-    lambda acc, a: _describe(acc.set_api_access(a.name, a.state == "on"))
+    lambda acc, a: _describe(_admin(acc).set_api_access(None, _id_of(acc, a.name), a.state == "on"))
 )
 
 
@@ -240,10 +260,9 @@ _create_v2_keys = _account_command(_new_v2_keys)
 
 
 def _new_invite(accounts: AccountService, args: argparse.Namespace) -> str:
-    from satchel.core.invites import InviteService
     from satchel.db.models import utcnow
 
-    code = InviteService(accounts.db).create(args.expires)
+    code = _admin(accounts).create_invite(None, args.expires)
     until = f"until {utcnow() + args.expires:%Y-%m-%d %H:%M} UTC" if args.expires else "forever"
     return f"invite code, for one registration, valid {until}:\n{code}"
 

@@ -99,6 +99,18 @@ def _with_limits(name: str, limits: Mapping[str, Any], base: Package | None) -> 
     return replace(base, **known)
 
 
+# The admin who acts on the pages, or None: the operator at the command line (satchel admin).
+Admin = User | None
+
+
+def _id(admin: Admin) -> int | None:
+    return None if admin is None else admin.id
+
+
+def _by(admin: Admin, detail: str) -> str:
+    return detail if admin is not None else " ".join(filter(None, (detail, "(satchel admin)")))
+
+
 @dataclass(frozen=True)
 class Figures:
     users: int
@@ -162,7 +174,7 @@ class AdminService:
         accounts: AccountService,
         catalog: PackageCatalog,
         invites: InviteService,
-        files: FileService,
+        files: FileService | None = None,  # only removing uploads needs it
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -234,20 +246,20 @@ class AdminService:
         items = [UserRow(user, int(size)) for user, size in rows]
         return Page(items, int(total or 0), page, per_page)
 
-    def set_package(self, admin: User, user_id: int, package: str) -> User:
+    def set_package(self, admin: Admin, user_id: int, package: str) -> User:
         user = self.accounts.set_package(self._username(user_id), package)
         self._record(admin, Event.ADMIN_PACKAGE_SET, user, package)
         return user
 
-    def set_disabled(self, admin: User, user_id: int, disabled: bool) -> User:
-        if disabled and user_id == admin.id:
+    def set_disabled(self, admin: Admin, user_id: int, disabled: bool) -> User:
+        if disabled and admin is not None and user_id == admin.id:
             raise BadRequest("You cannot disable your own account")
         user = self.accounts.set_disabled(self._username(user_id), disabled)
         event = Event.ADMIN_USER_DISABLED if disabled else Event.ADMIN_USER_ENABLED
         self._record(admin, event, user)
         return user
 
-    def set_api_access(self, admin: User, user_id: int, enabled: bool) -> User:
+    def set_api_access(self, admin: Admin, user_id: int, enabled: bool) -> User:
         user = self.accounts.set_api_access(self._username(user_id), enabled)
         self._record(admin, Event.ADMIN_API_ACCESS, user, "on" if enabled else "off")
         return user
@@ -255,26 +267,27 @@ class AdminService:
     def _username(self, user_id: int) -> str:
         return self.accounts.get_by_id(user_id).username
 
-    def _record(self, admin: User, event: Event, user: User, detail: str = "") -> None:
-        record(self.db, event, admin.id, user_target(user), detail)
+    def _record(self, admin: Admin, event: Event, user: User, detail: str = "") -> None:
+        record(self.db, event, _id(admin), user_target(user), _by(admin, detail))
 
     # -- packages -----------------------------------------------------------------------
 
     def packages(self) -> list[Package]:
         return sorted(self.catalog.values(), key=lambda package: package.id)
 
-    def save_package(self, admin: User, name: str, changes: Mapping[str, Any]) -> Package:
+    def save_package(self, admin: Admin, name: str, changes: Mapping[str, Any]) -> Package:
         package = self.catalog.save(name.strip(), changes)
         given = ", ".join(f"{key}={changes[key]}" for key in changes if key in EDITABLE)
-        record(self.db, Event.ADMIN_PACKAGE_SAVED, admin.id, f"package:{package.name}", given)
+        target = f"package:{package.name}"
+        record(self.db, Event.ADMIN_PACKAGE_SAVED, _id(admin), target, _by(admin, given))
         return package
 
     # -- invites ------------------------------------------------------------------------
 
-    def create_invite(self, admin: User, expires: timedelta | None) -> str:
+    def create_invite(self, admin: Admin, expires: timedelta | None) -> str:
         code = self.invites.create(expires)
         until = "until used" if expires is None else f"valid {_lifetime(expires)}"
-        record(self.db, Event.ADMIN_INVITE_CREATED, admin.id, "invite", until)
+        record(self.db, Event.ADMIN_INVITE_CREATED, _id(admin), "invite", _by(admin, until))
         return code
 
     def invite_list(self, limit: int = 100) -> list[InviteRow]:
@@ -290,9 +303,10 @@ class AdminService:
             for invite, name in rows
         ]
 
-    def revoke_invite(self, admin: User, invite_id: int) -> None:
+    def revoke_invite(self, admin: Admin, invite_id: int) -> None:
         self.invites.revoke(invite_id)
-        record(self.db, Event.ADMIN_INVITE_REVOKED, admin.id, f"invite:{invite_id}")
+        target = f"invite:{invite_id}"
+        record(self.db, Event.ADMIN_INVITE_REVOKED, _id(admin), target, _by(admin, ""))
 
     # -- uploads ------------------------------------------------------------------------
 
@@ -311,14 +325,16 @@ class AdminService:
             ).all()
         return Page([Upload(f, name) for f, name in rows], int(total or 0), page, per_page)
 
-    def remove_upload(self, admin: User, file_id: int) -> None:
+    def remove_upload(self, admin: Admin, file_id: int) -> None:
         """Deletes a stored file for good (its links answer 404), whoever owns it."""
+        assert self.files is not None, "built without the file service"
         found = self.files.get(file_id)
         if found is None:
             raise NotFound("No such upload")
         self.files.delete_files([file_id])
         owner = f"owner {found.owner_id}" if found.owner_id is not None else "guest upload"
-        record(self.db, Event.ADMIN_FILE_REMOVED, admin.id, f"file:{file_id} {found.name}", owner)
+        target = f"file:{file_id} {found.name}"
+        record(self.db, Event.ADMIN_FILE_REMOVED, _id(admin), target, _by(admin, owner))
 
     # -- audit --------------------------------------------------------------------------
 
