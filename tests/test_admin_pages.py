@@ -179,6 +179,8 @@ def test_packages_are_created_and_edited(client: TestClient, admin: str) -> None
     assert bad.status_code == 400
     assert "not a size" in bad.text
     assert post(client, "/admin/packages", admin, name="guest", label="x").status_code == 400
+    assert post(client, "/admin/packages", admin, name="gold", label=" ").status_code == 400
+    assert post(client, "/admin/packages", admin, name="a/b", label="x").status_code == 400
     saved = [e.target for e in state.audit.latest(10, "admin.package.saved")]
     assert saved == ["package:free", "package:gold"]
 

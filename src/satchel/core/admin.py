@@ -25,6 +25,7 @@ USERS_PER_PAGE = 25
 UPLOADS_PER_PAGE = 25
 # What an admin may set on a package (name, id and level type stay as they are made).
 EDITABLE = tuple(f.name for f in fields(Package) if f.name not in {"name", "id", "level_type"})
+MAX_LABEL = 64
 CATALOG_TTL = 5.0  # seconds another instance's package change takes to reach this one
 
 
@@ -56,6 +57,8 @@ class PackageCatalog(Mapping[str, Package]):
             raise BadRequest("Package name: 2 to 32 letters, digits, '.', '_' or '-'")
         current = self._current()
         limits = {key: value for key, value in changes.items() if key in EDITABLE}
+        if "label" in limits and not 0 < len(str(limits["label"]).strip()) <= MAX_LABEL:
+            raise BadRequest(f"Label: 1 to {MAX_LABEL} characters")
         package = self._built(name, limits, current)
         stored = {key: getattr(package, key) for key in (*limits, "id")}
         with self.db.write() as session:
