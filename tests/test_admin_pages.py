@@ -110,7 +110,10 @@ def test_package_disable_and_api_access(client: TestClient, admin: str) -> None:
     assert answer.status_code == 303
     assert answer.headers["location"] == "/admin/users?q=bo&done=package"
     assert state.accounts.get("bob").package == "premium"
-    unknown = post(client, f"/admin/users/{bob.id}/package", admin, package="nope")
+    unknown = post(client, f"/admin/users/{bob.id}/package", admin, package="nope", back=back)
+    # The page again, as it was (its search too), its forms still going back to it.
+    assert 'name="back" value="/admin/users?q=bo"' in unknown.text
+    assert 'name="q" value="bo"' in unknown.text
     assert unknown.status_code == 400
     assert "No package" in unknown.text
 

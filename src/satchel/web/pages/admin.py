@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -91,12 +91,13 @@ def action(template: str, section: Section, back: str) -> Callable[[Action], Han
             except (BadRequest, NotFound) as error:
                 if not wants_html(request):
                     raise
-                extra: dict[str, Any] = {"error": error.detail}
-                return await _again(request, state, admin, template, section, extra, error)
+                extra: dict[str, Any] = {"error": error.detail, "here_url": target}
+                return await _again(request, state, admin, (template, section), extra, error)
             if isinstance(outcome, dict):
                 if not wants_html(request):
                     return JSONResponse({"success": True, **outcome})
-                return await _again(request, state, admin, template, section, outcome)
+                extra = {**outcome, "here_url": target}
+                return await _again(request, state, admin, (template, section), extra)
             if not wants_html(request):
                 return JSONResponse({"success": True})
             return see_other(_with_query(target, done=outcome))
@@ -110,12 +111,14 @@ async def _again(
     request: Request,
     state: AppState,
     admin: User,
-    template: str,
-    section: Section,
+    shown: tuple[str, Section],
     extra: dict[str, Any],
     error: SatchelError | None = None,
 ) -> Response:
-    context = await asyncio.to_thread(section, state, admin, {})
+    """The page the form came from (``extra["here_url"]``, its query too), shown after a post."""
+    template, section = shown
+    query = dict(parse_qsl(urlsplit(extra["here_url"]).query))
+    context = await asyncio.to_thread(section, state, admin, query)
     status = status_of(error) if error is not None else 200
     return _render(request, template, admin, {**context, **extra}, status)
 
@@ -124,13 +127,14 @@ def _render(
     request: Request, template: str, admin: User, context: dict[str, Any], status: int = 200
 ) -> Response:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    full = {**context, "viewer": admin, "signed_in": True, "here_url": here}
+    full = {"here_url": here, **context, "viewer": admin, "signed_in": True}
     return form_page(request, template, full, status)
 
 
 def _back(value: str | None, default: str) -> str:
+    """Where a form goes back to: one of the admin pages, never elsewhere."""
     path = local_path(value, default)
-    return path if path == "/admin" or path.startswith("/admin/") else default
+    return path if path.partition("?")[0] in SECTIONS else default
 
 
 def _with_query(path: str, **values: str) -> str:
@@ -322,6 +326,9 @@ def remove_upload(
     state.admin.remove_upload(admin, _number(request.path_params["file_id"], "upload"))
     return "removed"
 
+
+SECTIONS = ("/admin", "/admin/users", "/admin/packages", "/admin/invites", "/admin/uploads",
+            "/admin/audit")  # fmt: skip
 
 PAGES: list[tuple[str, Handler, list[str]]] = [
     ("/admin", page("admin.html", _overview), ["GET"]),
