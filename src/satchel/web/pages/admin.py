@@ -206,7 +206,9 @@ def _audit(state: AppState, admin: User, query: Query) -> dict[str, Any]:
         error = None
     except NotFound as missing:
         entries, error = [], missing.detail
-    families = sorted({name.split(".")[0] + "." for name in EVENTS if "." in name})
+    # A family ("admin.") where it names more than one event.
+    prefixes = [name.split(".")[0] + "." for name in EVENTS if "." in name]
+    families = sorted({prefix for prefix in prefixes if prefixes.count(prefix) > 1})
     return {
         "entries": entries,
         "event": event,
