@@ -66,6 +66,13 @@ def test_an_admin_turns_off_api_access_and_the_key_gets_403(
     assert status == 403
     assert body == {"error": "API access is disabled for this account"}
 
+    # From the keyboard, on again: the key works again.
+    page.get_by_role("button", name=f"Turn on API access of {quinn}").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator(f"#user-{_user_id(live_server, quinn)} .api-state")).to_have_text("on")
+    assert curl(live_server.url + "/apiv1/files", key)[0] == 200
+
     page.goto(live_server.url + "/admin/users")
     screenshots(page, "admin-users")
     _other_pages(page, live_server)
