@@ -41,6 +41,8 @@ TABLES = (
     "key_ring",
     "failed_guesses",
     "upload_slots",
+    "audit_log",
+    "packages",
 )
 
 

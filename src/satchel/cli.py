@@ -17,6 +17,7 @@ from satchel.errors import ConfigError, SatchelError
 from satchel.units import parse_duration
 
 if TYPE_CHECKING:
+    from satchel.core.admin import AdminService
     from satchel.db.engine import Database
     from satchel.db.models import User
 
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_user_commands(admin)
     _add_invite_command(admin)
+    _add_audit_command(admin)
     client_cli.add_client_commands(commands)
     return parser
 
@@ -141,6 +143,31 @@ def _add_invite_command(admin: Any) -> None:
     invite.set_defaults(handler=_create_invite)
 
 
+def _add_audit_command(admin: Any) -> None:
+    audit = admin.add_parser("audit", help="print the audit log, newest first")
+    audit.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
+    audit.add_argument(
+        "--event", help="one event (login.failed) or a family ending in '.' (admin.)"
+    )
+    audit.add_argument("--user", help="what this user did, and what was done to the account")
+    audit.set_defaults(handler=_audit)
+
+
+def _audit_lines(accounts: AccountService, args: argparse.Namespace) -> str:
+    from satchel.core.audit import AuditLog
+
+    user = accounts.get(args.user) if args.user else None
+    entries = AuditLog(accounts.db).latest(args.limit, args.event, user)
+    return (
+        "\n".join(
+            f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.event}\t{e.actor or e.actor_id or '-'}\t"
+            f"{e.ip or '-'}\t{e.target or '-'}\t{e.detail}"
+            for e in entries
+        )
+        or "no events"
+    )
+
+
 def _invite_lifetime(value: str) -> timedelta | None:
     try:
         seconds = parse_duration(value)
@@ -150,14 +177,12 @@ def _invite_lifetime(value: str) -> timedelta | None:
 
 
 def _accounts(settings: Settings) -> Iterator[AccountService]:
-    from satchel.services import guess_limiter
+    from satchel.services import account_service
 
     db = _database(settings)
     try:
         db.migrate()
-        yield AccountService(
-            db, settings.packages, settings.default_package, guess_limiter(settings, db)
-        )
+        yield account_service(settings, db)  # the packages made on the admin pages too
     finally:
         db.dispose()
 
@@ -191,10 +216,29 @@ _create_user = _account_command(
 _list_users = _account_command(
     lambda acc, a: "\n".join(_describe(u) for u in acc.list_users()) or "no users"
 )
-_set_package = _account_command(lambda acc, a: _describe(acc.set_package(a.name, a.package)))
-_disable_user = _account_command(lambda acc, a: _describe(acc.set_disabled(a.name, not a.enable)))
+
+
+def _admin(accounts: AccountService) -> AdminService:
+    """What the admin pages call, acting for the operator (audited with no actor)."""
+    from satchel.core.admin import AdminService, PackageCatalog
+    from satchel.core.invites import InviteService
+
+    assert isinstance(accounts.packages, PackageCatalog)
+    return AdminService(accounts.db, accounts, accounts.packages, InviteService(accounts.db))
+
+
+def _id_of(accounts: AccountService, name: str) -> int:
+    return accounts.get(name).id
+
+
+_set_package = _account_command(
+    lambda acc, a: _describe(_admin(acc).set_package(None, _id_of(acc, a.name), a.package))
+)
+_disable_user = _account_command(
+    lambda acc, a: _describe(_admin(acc).set_disabled(None, _id_of(acc, a.name), not a.enable))
+)
 _set_api_access = _account_command(
-    lambda acc, a: _describe(acc.set_api_access(a.name, a.state == "on"))
+    lambda acc, a: _describe(_admin(acc).set_api_access(None, _id_of(acc, a.name), a.state == "on"))
 )
 
 
@@ -225,15 +269,15 @@ _create_v2_keys = _account_command(_new_v2_keys)
 
 
 def _new_invite(accounts: AccountService, args: argparse.Namespace) -> str:
-    from satchel.core.invites import InviteService
     from satchel.db.models import utcnow
 
-    code = InviteService(accounts.db).create(args.expires)
+    code = _admin(accounts).create_invite(None, args.expires)
     until = f"until {utcnow() + args.expires:%Y-%m-%d %H:%M} UTC" if args.expires else "forever"
     return f"invite code, for one registration, valid {until}:\n{code}"
 
 
 _create_invite = _account_command(_new_invite)
+_audit = _account_command(_audit_lines)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

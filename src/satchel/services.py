@@ -4,6 +4,7 @@ build their services here."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +16,9 @@ from limits import parse
 from satchel.config import Settings
 from satchel.core.access import AccessRules
 from satchel.core.accounts import AccountService
+from satchel.core.admin import AdminService, PackageCatalog
 from satchel.core.apikeys import ApiKeyService
+from satchel.core.audit import AuditLog
 from satchel.core.downloads import DownloadService
 from satchel.core.drive.files import DriveFileService
 from satchel.core.drive.folders import FolderService
@@ -70,6 +73,16 @@ class Services:
     jobs: JobRunner
     redis: Redis | None = None  # SATCHEL_REDIS_URL: the state instances share outside the database
 
+    @functools.cached_property
+    def admin(self) -> AdminService:
+        packages = self.accounts.packages
+        assert isinstance(packages, PackageCatalog)
+        return AdminService(self.db, self.accounts, packages, self.invites, self.files)
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
+
     def close(self) -> None:
         self.db.dispose()
         if self.redis is not None:
@@ -121,6 +134,16 @@ def guess_limiter(settings: Settings, db: Database) -> GuessLimiter:
     return GuessLimiter(db, limit.amount, timedelta(seconds=limit.get_expiry()))
 
 
+def account_service(
+    settings: Settings, db: Database, guesses: GuessLimiter | None = None
+) -> AccountService:
+    """Accounts over the settings' packages and those admins made or changed (the packages
+    table)."""
+    packages = PackageCatalog(db, settings.packages)
+    guesses = guesses or guess_limiter(settings, db)
+    return AccountService(db, packages, settings.default_package, guesses)
+
+
 def build_services(settings: Settings) -> Services:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -129,7 +152,7 @@ def build_services(settings: Settings) -> Services:
     store = open_store(settings.storage, Path(data))
     keys = MasterKeys(db, key_source(settings))
     guesses = guess_limiter(settings, db)
-    accounts = AccountService(db, settings.packages, settings.default_package, guesses)
+    accounts = account_service(settings, db, guesses)
     v2auth = V2AuthService(db)
     access = AccessRules(db, guesses, keys, v2auth)
     files = FileService(db, store, keys, settings)

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from satchel.core.audit import Event, record
 from satchel.core.guesses import GuessLimiter
 from satchel.core.ids import hash_token
 from satchel.core.packages import Package
@@ -103,12 +104,16 @@ class AccountService:
         if user is None:
             verify_password(_dummy_hash(), password)
             self.guesses.failed(*scopes)
+            self._login_failed(username, ip, "no such user")
             return None
         if not verify_password(user.password_hash, password):
             self.guesses.failed(*scopes)
+            self._login_failed(user.username, ip, "wrong password")
             return None
         if user.is_disabled:
+            self._login_failed(user.username, ip, "account disabled")
             return None
+        record(self.db, Event.LOGIN, user.id, f"user:{user.username}", ip=ip)
         with self.db.write() as session:
             session.execute(
                 update(User)
@@ -116,6 +121,10 @@ class AccountService:
                 .values(last_login_at=self.clock(), last_login_ip=ip)
             )
         return user
+
+    def _login_failed(self, username: str, ip: str | None, why: str) -> None:
+        # The name tried (never the password), so that guessing shows in the log.
+        record(self.db, Event.LOGIN_FAILED, None, f"user:{username.strip()[:64]}", why, ip)
 
     def find(self, username: str) -> User | None:
         with self.db.read() as session:
@@ -168,6 +177,7 @@ class AccountService:
         _check_password(new)
         self._change(username, password_hash=hash_password(new))
         self.end_credentials(user.id, keep_session)
+        record(self.db, Event.PASSWORD_CHANGED, user.id, f"user:{user.username}")
 
     def end_credentials(self, user_id: int, keep_session: str | None = None) -> None:
         """Ends the user's browser sessions (all but ``keep_session``) and /api/v2 tokens;

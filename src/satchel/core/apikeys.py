@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from satchel.core.audit import Event, record
 from satchel.db.engine import Database
 from satchel.db.models import ApiKey, User, utcnow
 from satchel.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -117,6 +118,7 @@ class ApiKeyService:
             if (active or 0) >= MAX_ACTIVE_KEYS:
                 raise BadRequest(f"At most {MAX_ACTIVE_KEYS} active API keys: revoke one first")
             session.add(key)
+        record(self.db, Event.API_KEY_CREATED, user.id, f"apikey:{key.id}", key.hint + "…")
         return CreatedKey(key, secret)
 
     def list(self, user: User) -> list[ApiKey]:
@@ -148,6 +150,7 @@ class ApiKeyService:
             session.execute(
                 update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=self.clock())
             )
+        record(self.db, Event.API_KEY_REVOKED, user.id, f"apikey:{key_id}")
 
     def authenticate(
         self, authorization: str | None, ip: str, permission: str

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from satchel.config import Settings
 from satchel.core.actors import Actor
+from satchel.core.audit import Event, record
 from satchel.core.bundles import IngestedBlob, store_stream
 from satchel.core.counters import DownloadCounter
 from satchel.core.expiry import expiry_time
@@ -238,8 +239,9 @@ class FileService:
         return values
 
     def delete_managed(self, token: str, actor: Actor) -> None:
-        record = self.get_managed(token, actor)
-        self.delete_files([record.id])
+        stored = self.get_managed(token, actor)
+        self.delete_files([stored.id])
+        record(self.db, Event.FILE_DELETED, actor.user_id, f"file:{stored.id}", "by its link")
 
     def update(self, file_id: int, **values: Any) -> StoredFile:
         with self.db.write() as session:

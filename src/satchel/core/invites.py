@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from satchel.core.ids import hash_token, new_short_code
 from satchel.db.engine import Database
 from satchel.db.models import Invite, User, utcnow
-from satchel.errors import Forbidden
+from satchel.errors import BadRequest, Forbidden, NotFound
 
 CODE_LENGTH = 24  # base62: 142 bits
 
@@ -65,6 +65,16 @@ class InviteService:
             raise
         self._set(invite_id, used_by=user.id)
         return user
+
+    def revoke(self, invite_id: int) -> None:
+        """An unused invite stops working (its row goes: its code is then "not valid")."""
+        with self.db.write() as session:
+            invite = session.get(Invite, invite_id)
+            if invite is None:
+                raise NotFound("No such invite")
+            if invite.used_at is not None:
+                raise BadRequest("This invite has been used already")
+            session.execute(delete(Invite).where(Invite.id == invite_id))
 
     def _set(self, invite_id: int, **values: object) -> None:
         with self.db.write() as session:

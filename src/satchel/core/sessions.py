@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from satchel.core.audit import Event, record
 from satchel.core.ids import hash_token
 from satchel.db.engine import Database
 from satchel.db.models import User, UserSession, utcnow
@@ -54,8 +55,11 @@ class SessionService:
         return user
 
     def end(self, token: str) -> None:
+        statement = delete(UserSession).where(UserSession.token_hash == hash_token(token))
         with self.db.write() as session:
-            session.execute(delete(UserSession).where(UserSession.token_hash == hash_token(token)))
+            ended = session.scalar(statement.returning(UserSession.user_id))
+        if ended is not None:
+            record(self.db, Event.LOGOUT, ended, f"user:{ended}")
 
     def end_all(self, user_id: int, keep: str | None = None) -> None:
         """Logs a user out everywhere (after a password change, all but the current one)."""

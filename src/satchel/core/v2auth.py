@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from satchel.core.audit import Event, record
 from satchel.core.ids import hash_token
 from satchel.db.engine import Database
 from satchel.db.models import DownloadToken, User, V2Token, utcnow
@@ -46,6 +47,7 @@ class V2AuthService:
                 .where(User.id == user_id)
                 .values(v2_key1=key1, v2_key2_hash=hash_token(key2))
             )
+        record(self.db, Event.V2_KEYS_CHANGED, user_id, f"user:{user_id}", "new key pair")
         return key1, key2
 
     def user_for_keys(self, key1: str, key2: str) -> User | None:

@@ -340,3 +340,29 @@ class UploadSlot(Base):
     holder: Mapped[str] = mapped_column(String(160))  # the process (core.processes)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """A security event (core.audit): who did what to what, from where. Never a secret."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event: Mapped[str] = mapped_column(String(48), index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[str] = mapped_column(String(255), default="")
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class StoredPackage(Base):
+    """A package created or changed by an admin; its limits over those of the settings."""
+
+    __tablename__ = "packages"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

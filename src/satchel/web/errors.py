@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from satchel import observability
+from satchel.core.audit import client_address
 from satchel.errors import (
     BadRequest,
     ChecksumMismatch,
@@ -92,7 +93,9 @@ def guard(renderer: Renderer) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
+                # Audit events recorded while handling the request carry its client address.
+                with client_address(_client_ip(request)):
+                    return await handler(request)
             except SatchelError as exc:
                 observability.count_failure(exc, status_of(exc))
                 return renderer(request, exc)
@@ -100,6 +103,11 @@ def guard(renderer: Renderer) -> Callable[[Handler], Handler]:
         return guarded
 
     return wrap
+
+
+def _client_ip(request: Request) -> str | None:
+    state = getattr(request.app.state, "satchel", None)
+    return None if state is None else str(state.client_ip(request))
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from satchel.core.audit import Event, record
 from satchel.core.drive.folders import free_name
 from satchel.core.files import FileService
 from satchel.db.engine import Database
@@ -31,6 +32,7 @@ class TrashService:
             if rows.live_file(owner_id, file_id) is None:
                 raise FileNotFound()
             rows.update_file(file_id, trashed_at=self.clock(), trashed_with=None)
+        record(self.db, Event.FILE_DELETED, owner_id, f"file:{file_id}", "to the trash")
 
     def trash_folder(self, owner_id: int, folder_id: int) -> None:
         """The folder and everything still live in it go to the trash together."""
@@ -43,6 +45,7 @@ class TrashService:
             rows.update_folder(folder_id, trashed_at=now, trashed_with=None)
             rows.trash_folders(inside, now, batch=folder_id)
             rows.trash_files_in(owner_id, [folder_id, *inside], now, batch=folder_id)
+        record(self.db, Event.FOLDER_DELETED, owner_id, f"folder:{folder_id}", "to the trash")
 
     def item(self, owner_id: int, item_id: int, kind: str | None) -> Folder | StoredFile:
         """A file or folder in this owner's trash. Files and folders number separately, so
@@ -97,18 +100,18 @@ class TrashService:
         (restored, they go to the root)."""
         item = self.item(owner_id, item_id, kind)
         if isinstance(item, StoredFile):
-            return self.files.delete_files([item.id])
+            return self._delete([item.id], [], owner_id)
         batch = item.trashed_with or item.id
         with self.db.read() as session:
             rows = DriveRows(session)
             folder_ids = [item.id, *rows.same_batch(rows.subtree(owner_id, item.id, False), batch)]
             file_ids = rows.files_trashed_with(owner_id, folder_ids, batch)
-        return self._delete(file_ids, folder_ids)
+        return self._delete(file_ids, folder_ids, owner_id)
 
     def empty(self, owner_id: int) -> int:
         with self.db.read() as session:
             file_ids, folder_ids = DriveRows(session).trashed_ids(owner_id, None)
-        return self._delete(file_ids, folder_ids)
+        return self._delete(file_ids, folder_ids, owner_id)
 
     def purge(self, retention: timedelta) -> int:
         """Everything in anyone's trash for longer than ``retention`` (a maintenance job)."""
@@ -116,8 +119,13 @@ class TrashService:
             file_ids, folder_ids = DriveRows(session).trashed_ids(None, self.clock() - retention)
         return self._delete(file_ids, folder_ids)
 
-    def _delete(self, file_ids: list[int], folder_ids: list[int]) -> int:
+    def _delete(
+        self, file_ids: list[int], folder_ids: list[int], owner_id: int | None = None
+    ) -> int:
         deleted = self.files.delete_files(file_ids)
         with self.db.write() as session:
             DriveRows(session).delete_folders(folder_ids)
+        if owner_id is not None and (file_ids or folder_ids):
+            detail = f"{len(file_ids)} file(s), {len(folder_ids)} folder(s) deleted for good"
+            record(self.db, Event.TRASH_DELETED, owner_id, f"user:{owner_id}", detail)
         return deleted
