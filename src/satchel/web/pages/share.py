@@ -31,7 +31,10 @@ from satchel.web.state import AppState
 from satchel.web.templates import render
 
 PASS_COOKIE = "satchel_file"  # noqa: S105 - a cookie name, not a secret
-PREVIEW_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+# Framed by the share page only (its own origin); inside, nothing runs.
+PREVIEW_CSP = (
+    "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'; sandbox"
+)
 
 # Served as themselves: formats a browser shows without running anything of the file. Never
 # HTML, SVG or XML (they carry script), nor anything else a browser could take for a page.
@@ -223,6 +226,7 @@ async def preview(request: Request) -> Response:
     response.headers["Content-Disposition"] = content_disposition(plan.file.name, "inline")
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
 
