@@ -140,3 +140,17 @@ def test_uploaded_html_and_svg_never_run_as_script(live_server: LiveServer, page
         assert not ran(page), name
     page.goto(live_server.url + "/login")
     assert page.evaluate("window.__preview_ran === undefined")
+
+
+def test_share_page_in_the_dark(live_server: LiveServer, browser: Browser) -> None:
+    result = put(live_server, "notes.txt", b"Dark mode notes\nline two\n", "text/plain")
+    dark = browser.new_context(color_scheme="dark")
+    try:
+        page = dark.new_page()
+        page.goto(result["share_url"])
+        page.frame_locator(".share-preview iframe").get_by_text("Dark mode notes").wait_for()
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 19, 24)"
+        screenshots(page, "share-text-dark")
+    finally:
+        dark.close()
