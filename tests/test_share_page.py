@@ -233,3 +233,13 @@ def test_e2e_file_gets_the_decrypting_page_and_no_preview(client: TestClient) ->
 def test_the_manage_token_is_not_a_share_page(client: TestClient) -> None:
     result = put(client, "a.txt", b"x", "text/plain")
     assert client.get("/d/" + token_of(result)).status_code == 404
+
+
+def test_the_client_fetches_a_share_link_as_its_download() -> None:
+    from satchel.client.download import file_url
+
+    uuid = "6f1c1a52-5f0e-4d7a-9d7e-0d7f3f0c2a11"
+    assert file_url(f"https://h.example/d/{uuid}") == f"https://h.example/f/{uuid}"
+    assert file_url(f"http://h:8/base/d/{uuid}/") == f"http://h:8/base/f/{uuid}"
+    for other in (f"https://h.example/f/{uuid}/d.txt", "https://h.example/s/abc123"):
+        assert file_url(other) == other

@@ -206,3 +206,23 @@ def test_an_e2e_share_opened_in_another_context_needs_its_own_key(
     page.goto(link.split("#")[0])
     assert page.get_by_label("Password").is_visible()
     page.get_by_text("This link has no key", exact=False).wait_for()
+
+
+def test_cli_downloads_share_links_of_plain_files(live_server: LiveServer, tmp_path: Path) -> None:
+    data = os.urandom(20_000)
+    (tmp_path / "plain.bin").write_bytes(data)
+    result = cli_upload(live_server, tmp_path, "plain.bin", "--password", "pw 123")
+    assert result["share_link"] == result["share_url"]
+    assert "/d/" in result["share_link"]
+    got = satchel(
+        live_server,
+        tmp_path,
+        "download",
+        result["share_link"],
+        "-o",
+        "p.bin",
+        "--password",
+        "pw 123",
+    )
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "p.bin").read_bytes() == data
