@@ -154,3 +154,36 @@ def test_share_page_in_the_dark(live_server: LiveServer, browser: Browser) -> No
         screenshots(page, "share-text-dark")
     finally:
         dark.close()
+
+
+PDF = b"\n".join(
+    [
+        b"%PDF-1.1",
+        b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj",
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj",
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]/Contents 4 0 R",
+        b"/Resources<</Font<</F1<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>>>>>>>endobj",
+        b"4 0 obj<</Length 44>>stream",
+        b"BT /F1 24 Tf 40 70 Td (Hello PDF) Tj ET",
+        b"endstream endobj",
+        b"trailer<</Root 1 0 R>>",
+        b"%%EOF",
+    ]
+)
+
+
+def test_pdf_preview_opens_in_the_browsers_viewer(live_server: LiveServer, page: Page) -> None:
+    result = put(live_server, "agenda.pdf", PDF, "application/pdf")
+    answer = httpx.get(live_server.url + "/preview/" + result["file_id"])
+    assert "sandbox" in answer.headers["content-security-policy"]
+    assert answer.headers["content-type"] == "application/pdf"
+    page.goto(result["share_url"])
+    # The browser's viewer is a frame of its own inside the preview's: it shows up when the
+    # PDF was accepted (a sandboxed frame would get an error page instead).
+    for _ in range(50):
+        if any(frame.url.startswith("chrome-extension://") for frame in page.frames):
+            break
+        page.wait_for_timeout(200)
+    assert any(frame.url.startswith("chrome-extension://") for frame in page.frames)
+    assert not any(frame.url.startswith("chrome-error://") for frame in page.frames)
+    assert not ran(page)
