@@ -198,9 +198,9 @@ function init() {
     button.disabled = true;
     return;
   }
+  passwordField.hidden = Boolean(link.key);
+  passwordInput.required = !link.key;
   if (!link.key) {
-    passwordField.hidden = false;
-    passwordInput.required = true;
     say(link.password ? "This file is protected by a password."
       : "This link has no key after #. If the file has a password, enter it; otherwise ask for the whole link.");
   }
@@ -208,3 +208,4 @@ function init() {
 }
 
 init();
+window.addEventListener("hashchange", init); // a key pasted after the page opened
