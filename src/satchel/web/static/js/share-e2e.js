@@ -190,6 +190,7 @@ form.addEventListener("submit", (event) => {
 });
 
 function init() {
+  say("");
   try {
     link = parseFragment(location.hash);
   } catch (error) {
