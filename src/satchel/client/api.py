@@ -336,6 +336,7 @@ def _result(
 ) -> UploadResult:
     download_url = str(raw["download_url"])
     short_url = raw.get("short_url")
+    share_url = raw.get("share_url")
     drive_id = raw.get("drive_file_id")
     return UploadResult(
         name=name,
@@ -352,6 +353,10 @@ def _result(
         e2e=encrypted,
         files=int(raw.get("files", 1)),
         drive_file_id=int(drive_id) if drive_id is not None else None,
+        share_url=share_url,
+        share_link=(e2e.share_link(share_url, key) if encrypted else share_url)
+        if share_url
+        else None,
         raw=raw,
     )
 

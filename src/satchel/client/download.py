@@ -114,6 +114,17 @@ def _unused(path: Path) -> Path:
     return candidate
 
 
+# A share page, /d/{uuid}: its file is the download /f/{uuid}.
+_SHARE_PAGE = re.compile(r"^(https?://[^/?#]+(?:/[^?#]*)?)/d/([0-9a-fA-F-]{36})/?(?:\?.*)?$")
+
+
+def file_url(url: str) -> str:
+    """The download URL of a link: a share page's (``…/d/{uuid}``) is its ``…/f/{uuid}``;
+    any other link is fetched as it is."""
+    match = _SHARE_PAGE.match(url)
+    return f"{match.group(1)}/f/{match.group(2)}" if match else url
+
+
 def filename_from(response: httpx.Response) -> str:
     disposition = response.headers.get("content-disposition", "")
     match = re.search(r"filename\*\s*=\s*UTF-8''([^;]+)", disposition, re.IGNORECASE)
@@ -165,6 +176,7 @@ class Downloader:
             raise IntegrityFailed(f"bad link: {exc}") from None
         if not fetch_url.lower().startswith(("http://", "https://")):
             raise UsageError(f"not a link: {strip_secret(fetch_url)!r} (http:// or https://)")
+        fetch_url = file_url(fetch_url)
         target = Target(fetch_url, dest)
         resume = resume and not target.special
         # Without a key, a password or someone to ask, an E2E file cannot be decrypted:

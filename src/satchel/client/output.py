@@ -38,6 +38,7 @@ def print_uploads(results: list[UploadResult]) -> None:
         what = f"{result.files} files, zipped" if result.files > 1 else human_size(result.size)
         print(f"{result.name} ({what})")
         rows = [
+            ("share", result.share_link),
             ("link", result.link),
             ("short", result.short_link),
             ("manage", result.manage_url),

@@ -8,8 +8,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class UploadResult:
-    """One link the server made. ``link`` is what to share: the download URL, with ``#k=…``
-    (the key, never sent to the server) or ``#p`` (ask for the password) for an E2E file."""
+    """One link the server made. ``link`` is the download URL, with ``#k=…`` (the key, never
+    sent to the server) or ``#p`` (ask for the password) for an E2E file; ``share_link`` is the
+    file's share page (``/d/{uuid}``, which decrypts in the browser), with the same fragment."""
 
     name: str
     size: int
@@ -23,6 +24,8 @@ class UploadResult:
     e2e: bool = False
     files: int = 1
     drive_file_id: int | None = None
+    share_url: str | None = None
+    share_link: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:

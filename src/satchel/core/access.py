@@ -5,12 +5,15 @@
 - a grant: an /api/v2 download token lets its URL fetch the file as its owner would;
 - a folder shared by link: open for anyone (unlisted or public), for its owner when private,
   and, with a password, for whoever holds its access cookie;
-- a file's name in a link: only where anyone may open the file.
+- a file's name in a link: only where anyone may open the file;
+- a file pass: after the right password on a file's share page, a signed, short-lived value
+  (kept in a cookie) stands in for the password, so it never has to travel in a URL.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 
 from satchel.core.actors import Actor
 from satchel.core.guesses import GuessLimiter, client_scope
@@ -24,6 +27,8 @@ from satchel.db.repositories.files import FileRows
 from satchel.errors import FolderNotFound, Forbidden, PasswordRequired, WrongPassword
 
 FOLDER_ACCESS = b"folder-access"
+FILE_PASS = b"file-pass"
+FILE_PASS_LIFETIME = 3600  # seconds: an unlocked share page stays open for an hour
 SHARED = (FolderVisibility.UNLISTED, FolderVisibility.PUBLIC)
 MAX_SHARE_CODE = 32
 
@@ -40,23 +45,51 @@ class AccessRules:
     # -- files --------------------------------------------------------------------------
 
     def check_file(
-        self, record: StoredFile, actor: Actor, password: str | None, granted: bool = False
+        self,
+        record: StoredFile,
+        actor: Actor,
+        password: str | None,
+        granted: bool = False,
+        file_pass: str | None = None,
     ) -> None:
         """Forbidden, PasswordRequired or WrongPassword unless ``actor`` may download it.
-        ``granted``: another rule already lets this request in as the owner would be."""
+        ``granted``: another rule already lets this request in as the owner would be.
+        ``file_pass``: a valid one stands in for the passwords (not for being public)."""
         if granted or (actor.user_id is not None and actor.user_id == record.owner_id):
             return
         if not record.is_public:
             raise Forbidden("This file is private")
-        if record.folder_id is not None:
-            with self.db.read() as session:
-                folder = FileRows(session).folder(record.folder_id)
-            if folder is not None:
-                self.check_folder_password(folder, password, actor)
+        folder = self._folder_of(record)
+        if file_pass is not None and self._pass_valid(record, folder, file_pass):
+            return
+        if folder is not None:
+            self.check_folder_password(folder, password, actor)
         if record.password_hash:
             if not password:
                 raise PasswordRequired()
             self.check_password(record.password_hash, password, f"file:{record.id}", actor)
+
+    def _folder_of(self, record: StoredFile) -> Folder | None:
+        if record.folder_id is None:
+            return None
+        with self.db.read() as session:
+            return FileRows(session).folder(record.folder_id)
+
+    def unlock_file(self, record: StoredFile, password: str, actor: Actor) -> str | None:
+        """A file pass for the right password (None: the file needs no password); the
+        errors of ``check_file`` otherwise, wrong guesses counted as for ``?pw=``."""
+        self.check_file(record, actor, password or None)
+        folder = self._folder_of(record)
+        if record.password_hash is None and (folder is None or not folder.access_password_hash):
+            return None
+        until = int(time.time()) + FILE_PASS_LIFETIME
+        return f"{until}.{self.keys.sign(FILE_PASS, _pass_claim(record, folder, until))}"
+
+    def _pass_valid(self, record: StoredFile, folder: Folder | None, value: str) -> bool:
+        until, _, mac = value.partition(".")
+        if not until.isdigit() or len(until) > 12 or int(until) < time.time():
+            return False
+        return self.keys.verify(FILE_PASS, _pass_claim(record, folder, int(until)), mac)
 
     def check_password(self, stored_hash: str, password: str, scope: str, actor: Actor) -> None:
         """WrongPassword, counted against ``scope`` and the client; RateLimited once either
@@ -126,6 +159,12 @@ class AccessRules:
         """A MAC under the master keys of the folder and its password's hash: neither a
         visitor nor a copy of the database can make one up; it changes with the password."""
         return self.keys.sign(FOLDER_ACCESS, _claim(folder))
+
+
+def _pass_claim(record: StoredFile, folder: Folder | None, until: int) -> bytes:
+    """Bound to the file, its passwords' hashes (a new password ends every pass) and a time."""
+    folder_hash = folder.access_password_hash if folder is not None else None
+    return f"{record.uuid}:{record.password_hash}:{folder_hash}:{until}".encode()
 
 
 def _claim(folder: Folder) -> bytes:

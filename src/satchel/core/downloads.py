@@ -61,6 +61,7 @@ class DownloadRequest:
     counts: bool = True  # a GET; HEAD never counts
     if_range: str | None = None
     download_token: str | None = None  # /api/v2's file/download link
+    file_pass: str | None = None  # from a share page unlocked with the password (core.access)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class DownloadService:
         if asked.if_range is not None and asked.if_range != plain_etag(found):
             byte_range = None  # a validator that does not match: the whole body (RFC 9110)
         record = self.servable(found)
-        self.access.check_file(record, asked.actor, asked.password, granted)
+        self.access.check_file(record, asked.actor, asked.password, granted, asked.file_pass)
         return self._counted(record, byte_range, asked.counts)
 
     def plan_shared(
@@ -220,7 +221,7 @@ class DownloadService:
             record.expires_at is not None and record.expires_at <= self.clock()
         ):
             raise NotFound()
-        self.access.check_file(record, asked.actor, asked.password, granted)
+        self.access.check_file(record, asked.actor, asked.password, granted, asked.file_pass)
         start, end = byte_range.resolve(record.size)
         return DownloadPlan(record, start, end, partial=True, counted=False, final=False)
 
@@ -234,6 +235,22 @@ class DownloadService:
             raise NotFound()
         self.access.check_file(record, actor, password)
         return record
+
+    def shared(self, public_id: str, actor: Actor, file_pass: str | None) -> StoredFile:
+        """What a file's share page shows, under the download's rules; a page that asks for
+        the password (PasswordRequired) comes before anything about the file."""
+        record = self.files.lookup(public_id)
+        if not is_live(record, self.clock()) or used_up(record):
+            raise NotFound()
+        self.access.check_file(record, actor, None, file_pass=file_pass)
+        return record
+
+    def unlock(self, public_id: str, actor: Actor, password: str) -> tuple[StoredFile, str | None]:
+        """The share page's password form: the file and a pass for it (core.access)."""
+        record = self.files.lookup(public_id)
+        if not is_live(record, self.clock()) or used_up(record):
+            raise NotFound()
+        return record, self.access.unlock_file(record, password, actor)
 
     def short_link(self, code: str) -> tuple[StoredFile, bool]:
         """The file of a short code, and whether its name may be shown in a redirect."""

@@ -26,12 +26,14 @@ def page_csp(nonce: str, origin: str) -> str:
     """Scripts and styles only from Satchel's own static folder (a path no upload can take:
     downloads share the origin, and 'self' alone would admit ``<script src=/f/…>``), and those
     the page names with this response's nonce. Previews are framed or shown from the same
-    origin, where their answers are sandboxed themselves."""
+    origin, where their answers are sandboxed themselves. The service worker's own imports
+    (e2e.js) are checked against worker-src by Chromium, so that one file is named too."""
     static = f"{origin}{STATIC}"
     return (
         f"default-src 'none'; script-src 'nonce-{nonce}' {static}js/; "
         f"style-src 'nonce-{nonce}' {static}; img-src 'self' data: blob:; media-src 'self'; "
-        f"frame-src 'self'; worker-src {origin}/sw.js; connect-src 'self'; "
+        f"frame-src 'self'; worker-src {origin}/sw.js {static}js/e2e.js; "
+        "connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; "
         "manifest-src 'self'"
     )
