@@ -27,47 +27,6 @@ export function fileSource(file) {
   return { size: file.size, blob: async (start, end) => file.slice(start, end) };
 }
 
-/**
- * A source written in order by an async iterator of byte chunks (what an encryptor yields).
- * `open()` starts the stream again from byte 0; ranges are served from a running cursor, so
- * asking for an earlier offset (a retry) replays the stream up to it. Memory: one range.
- */
-export function streamSource(size, open) {
-  let iterator = null;
-  let position = 0;
-  let pending = new Uint8Array(0);
-  async function restart() {
-    iterator = open()[Symbol.asyncIterator]();
-    position = 0;
-    pending = new Uint8Array(0);
-  }
-  async function take(count) {
-    const parts = [];
-    let have = 0;
-    while (have < count) {
-      if (pending.length === 0) {
-        const next = await iterator.next();
-        if (next.done) break;
-        pending = next.value instanceof Uint8Array ? next.value : new Uint8Array(next.value);
-      }
-      const piece = pending.subarray(0, count - have);
-      pending = pending.subarray(piece.length);
-      parts.push(piece);
-      have += piece.length;
-    }
-    position += have;
-    return parts;
-  }
-  return {
-    size,
-    async blob(start, end) {
-      if (iterator === null || start < position) await restart();
-      if (start > position) await take(start - position);
-      return new Blob(await take(end - start));
-    },
-  };
-}
-
 function encodeMetadata(metadata) {
   const encoder = new TextEncoder();
   return Object.entries(metadata)

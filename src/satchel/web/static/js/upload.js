@@ -3,12 +3,13 @@
 // through tus (resumable, also after a reload), end-to-end encryption in the browser.
 
 import { copy, csrfToken } from "./app.js";
-import { Aborted, TusUpload, fileSource, forget, storedUploads, streamSource } from "./tus.js";
+import { Aborted, TusUpload, fileSource, forget, storedUploads } from "./tus.js";
 
 const MiB = 1024 * 1024;
 const SMALL = 8 * MiB; // up to this, a file goes in one request
 const ZIP_LIMIT = 512 * MiB; // several files go as one ZIP (one request) up to this in all
-const CHUNK = 8 * MiB;
+const CHUNK = 8 * MiB; // bytes per tus PATCH
+const E2E_CHUNK = 4 * MiB; // plaintext per end-to-end encrypted chunk
 
 const units = ["B", "KB", "MB", "GB", "TB"];
 export function formatBytes(bytes) {
@@ -384,11 +385,15 @@ export class Uploader {
     const e2e = await import("./e2e.js");
     const secret = options.password ? { password: options.password } : { key: e2e.newKey() };
     const name = path.split("/").pop();
-    const sealed = await e2e.encryptor(file, name, file.type, secret);
+    // Sealed a chunk at a time as the upload asks for its bytes: never the whole file.
+    const sealed = await e2e.encryptor(file, name, file.type, secret, E2E_CHUNK);
+    const source = {
+      size: sealed.size,
+      blob: async (start, end) => new Blob([await sealed.read(start, end)]),
+    };
     // The server gets neither the name, the type nor the password: only the options.
-    const metadata = { ...options.fields, e2e: "v1" };
-    const upload = new TusUpload(streamSource(sealed.size, () => sealed.chunks()), {
-      metadata,
+    const upload = new TusUpload(source, {
+      metadata: { ...options.fields, e2e: "v1" },
       chunkSize: CHUNK,
       fingerprint: null, // its key lives in this page only: nothing to resume after a reload
       onProgress: (sent) => onProgress((sent / sealed.size) * file.size),
@@ -397,8 +402,8 @@ export class Uploader {
     const result = await upload.start();
     result.name = name;
     result.size = file.size;
-    if (secret.key) result.share_url += `#k=${e2e.keyText(secret.key)}`;
-    else result.password_mode = true;
+    result.share_url = e2e.shareLink(result.share_url, secret.key || null);
+    result.password_mode = !secret.key;
     return result;
   }
 
