@@ -102,3 +102,35 @@ def test_options_sent_before_the_file_are_refused_before_the_body_is_read(
         code, sent = result.stdout.split()
         assert code == status, field
         assert float(sent) < 32 * (1 << 20), f"{field}: the server read {sent} bytes first"
+
+
+def test_links_name_the_served_port_when_no_public_url_is_set(tmp_path: Path) -> None:
+    """`make run PORT=8899` (satchel serve --port 8899) with no SATCHEL_PUBLIC_URL: every link
+    the server gives points at 8899, where it listens, not at the default 8000."""
+    import sys
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATCHEL_")}
+    env["SATCHEL_DATA_DIR"] = str(tmp_path / "data")
+    satchel = Path(sys.executable).with_name("satchel")
+    command = [str(satchel), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        answer = httpx.post(base + "/upload", files={"files": ("a.txt", b"x")}).json()
+        assert answer["download_url"].startswith(base + "/f/")
+        assert httpx.get(answer["download_url"]).content == b"x"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

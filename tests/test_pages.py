@@ -79,7 +79,7 @@ def test_public_folder_page_lists_files_and_links_shared_subfolders(client: Test
     page = client.get(page_url(folder), headers=BROWSER)
     assert page.status_code == 200
     assert "beach.jpg" in page.text
-    assert "400 Bytes" in page.text
+    assert "400 B" in page.text
     assert re.search(
         r'<a href="http://testserver/folder/\w+/Shared_child"><svg[^>]*>.*?</svg>Shared child</a>',
         page.text,

@@ -8,6 +8,8 @@ import re
 from starlette.testclient import TestClient
 from tests.helpers import log_in, path_of, token_of, upload
 
+from satchel.core.accounts import NewUser
+
 BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "Mozilla/5.0"}
 
 
@@ -81,3 +83,27 @@ def test_qr_codes_are_drawn_for_this_servers_links_only(client: TestClient) -> N
         assert refused.status_code == 400
         assert "url must be a link of this server" in refused.json()["error"]
     assert path_of(result["share_url"]).startswith("/d/")
+
+
+def test_a_mistyped_address_gets_the_error_page_in_a_browser(client: TestClient) -> None:
+    page = client.get("/no-such-page", headers=BROWSER)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Error 404" in page.text
+    assert client.get("/no-such-page").json() == {"error": "Not found"}
+
+
+def test_the_header_follows_the_real_session(client: TestClient) -> None:
+    client.cookies.set("satchel_session", "expired-or-made-up", domain="testserver.local")
+    for path in ("/", "/folders"):
+        page = client.get(path, headers=BROWSER).text
+        assert ">Log in</a>" in page, path
+        assert "Log out" not in page, path
+    log_in(client, "alice")
+    assert "Log out" in client.get("/folders", headers=BROWSER).text
+    assert 'href="/admin"' not in client.get("/", headers=BROWSER).text
+    state = client.app.state.satchel  # type: ignore[attr-defined]
+    state.accounts.create_user(NewUser("root", "rootpassword", is_admin=True))
+    log_in(client, "root")
+    for path in ("/", "/folders", "/drive"):
+        assert 'href="/admin"' in client.get(path, headers=BROWSER).text, path

@@ -280,6 +280,20 @@ _create_invite = _account_command(_new_invite)
 _audit = _account_command(_audit_lines)
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def _public_url(settings: Settings, args: argparse.Namespace) -> str:
+    """Links name the address served when no public URL was set (``--port 9000`` alone gives
+    links on port 9000, not 8000); the workers read it from the environment."""
+    if settings.public_url != DEFAULT_PUBLIC_URL or "SATCHEL_PUBLIC_URL" in os.environ:
+        return settings.public_url
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    os.environ["SATCHEL_PUBLIC_URL"] = f"http://{host}:{args.port}"
+    return os.environ["SATCHEL_PUBLIC_URL"]
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from satchel.services import key_source
 
@@ -288,9 +302,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     key_source(settings)()  # creates the key file once, before the workers start
     _tune_allocator()
     workers = args.workers or settings.workers or os.cpu_count() or 1
-    print(
-        f"Satchel on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True
-    )
+    public_url = _public_url(settings, args)
+    print(f"Satchel on http://{args.host}:{args.port} (public URL {public_url})", flush=True)
     if workers > 1 and settings.rate_limits_enabled and settings.rate_limit_uri == "memory://":
         print(
             f"note: rate limits are counted per worker ({workers} workers, memory storage); "

@@ -18,7 +18,7 @@ MiB = 1024 * 1024
 def upload_encrypted(page: Page, path: Path, password: str = "") -> str:
     page.locator("#opt-e2e").check()
     if password:
-        page.get_by_label("Password (optional)").fill(password)
+        page.get_by_label("Password that encrypts it").fill(password)
     page.set_input_files("#file-input", str(path))
     page.get_by_role("button", name="Upload", exact=True).click()
     card = page.locator(".result").first

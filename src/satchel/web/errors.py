@@ -119,11 +119,11 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {404: "Not found", 405: "Method not allowed"}
-    return JSONResponse(
-        {"error": messages.get(exc.status_code, exc.detail)},
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+    message = messages.get(exc.status_code, exc.detail)
+    if wants_html(request) and request.method in {"GET", "HEAD"}:  # a mistyped address
+        context = {"status": exc.status_code, "message": message}
+        return render(request, "error.html", context, exc.status_code, exc.headers)
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -37,10 +37,10 @@ class AppState(Services):
             )
             return Member(ip=ip, user=key_user)
         token = request.cookies.get(SESSION_COOKIE)
-        if token:
-            user = await asyncio.to_thread(self.sessions.user_for, token)
-            if user is not None:
-                return Member(ip=ip, user=user, by_session=True)
+        user = await asyncio.to_thread(self.sessions.user_for, token) if token else None
+        request.state.viewer = user  # the pages' header: signed in (an admin?) or not
+        if user is not None:
+            return Member(ip=ip, user=user, by_session=True)
         return Guest(ip=ip)
 
     def client_ip(self, request: Request) -> str:

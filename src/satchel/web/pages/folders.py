@@ -99,6 +99,7 @@ async def search(request: Request) -> Response:
     results = [{"name": f.name, "url": state.url(folder_path(f))} for f in found]
     if not wants_html(request):
         return JSONResponse({"query": query, "folders": results})
+    await state.actor(request)  # the header shows who is signed in
     return render(request, "folders.html", {"query": query, "folders": results})
 
 

@@ -52,4 +52,5 @@ export function wire(root = document) {
   wireConfirmations(root);
 }
 
+document.documentElement.classList.add("js");
 wire();

@@ -155,6 +155,16 @@ export class Uploader {
       this.run();
     });
     this.$("#cancel-button").addEventListener("click", () => this.cancel());
+    const e2e = this.$("#opt-e2e");
+    const password = this.form.elements.password;
+    if (e2e && password) {
+      // With end-to-end encryption the password makes the key: it never leaves the page.
+      const label = password.closest("label").querySelector("span");
+      const plain = label.textContent;
+      e2e.addEventListener("change", () => {
+        label.textContent = e2e.checked ? "Password that encrypts it (optional, never sent)" : plain;
+      });
+    }
     this.wireDrop();
     this.showUnfinished();
   }
@@ -303,7 +313,12 @@ export class Uploader {
       return;
     }
     for (const result of results) this.showResult(result);
-    this.$("#results").firstElementChild?.scrollIntoView({ behavior: "smooth", block: "start" });
+    const first = this.$("#results").firstElementChild;
+    if (first) {
+      first.tabIndex = -1; // keyboard users land on the links
+      first.focus({ preventScroll: true });
+      first.scrollIntoView({ behavior: "smooth", block: "start" });
+    }
   }
 
   progress(job, overall, sent) {
