@@ -87,7 +87,7 @@ class YetiShareClient:
 
 def test_a_yetishare_client_end_to_end(live_server: LiveServer, tmp_path: Any) -> None:
     name = f"yeti{secrets.token_hex(3)}"
-    live_server.admin("create-user", name, "--password", secrets.token_urlsafe(12))
+    live_server.admin("create-user", name, f"--password={secrets.token_urlsafe(12)}")
     key1, key2 = live_server.admin("create-v2-keys", name).split()
     client = YetiShareClient(live_server.url)
     client.authorize(key1, key2)
