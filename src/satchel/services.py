@@ -35,7 +35,7 @@ from satchel.crypto.keys import load_or_create_keyfile
 from satchel.db.engine import Database
 from satchel.jobs.maintenance import maintenance_jobs
 from satchel.jobs.runner import JobRunner
-from satchel.storage import open_store
+from satchel.storage import S3Options, open_store
 from satchel.storage.base import BlobStore
 
 
@@ -92,11 +92,15 @@ def guess_limiter(settings: Settings, db: Database) -> GuessLimiter:
     return GuessLimiter(db, limit.amount, timedelta(seconds=limit.get_expiry()))
 
 
+def s3_options(settings: Settings) -> S3Options:
+    return S3Options(settings.s3_endpoint, settings.s3_region, settings.s3_part_size)
+
+
 def build_services(settings: Settings) -> Services:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = open_database(settings)
-    store = open_store(settings.storage, Path(data))
+    store = open_store(settings.storage, Path(data), s3_options(settings))
     keys = MasterKeys(db, key_source(settings))
     guesses = guess_limiter(settings, db)
     accounts = AccountService(db, settings.packages, settings.default_package, guesses)

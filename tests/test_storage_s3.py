@@ -1,0 +1,338 @@
+"""The S3 backend against a real S3 server (SeaweedFS, started once per session)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from starlette.testclient import TestClient
+from tests.helpers import path_of, upload
+from tests.s3 import REGION, SeaweedFS
+from tests.storage_contract import KEY, OTHER, BlobStoreContract
+
+from satchel.config import load_settings
+from satchel.crypto.atrest import MAGIC
+from satchel.storage import open_store
+from satchel.storage.s3 import MIN_PART_SIZE, S3BlobStore, S3Options
+from satchel.web.app import create_app
+
+PART = MIN_PART_SIZE
+
+
+def make_store(server: SeaweedFS, bucket: str, prefix: str | None = None) -> S3BlobStore:
+    prefix = f"t-{uuid.uuid4().hex[:10]}/" if prefix is None else prefix
+    return S3BlobStore(bucket, prefix, S3Options(server.endpoint, REGION, part_size=PART))
+
+
+class TestS3BlobStore(BlobStoreContract):
+    @pytest.fixture
+    def store(self, seaweedfs: SeaweedFS, s3_bucket: str) -> S3BlobStore:
+        return make_store(seaweedfs, s3_bucket)
+
+
+class TestS3BlobStoreWithoutPrefix(BlobStoreContract):
+    @pytest.fixture
+    def store(self, seaweedfs: SeaweedFS) -> S3BlobStore:
+        return make_store(seaweedfs, seaweedfs.make_bucket(), prefix="")
+
+
+@pytest.fixture
+def store(seaweedfs: SeaweedFS, s3_bucket: str) -> S3BlobStore:
+    return make_store(seaweedfs, s3_bucket)
+
+
+class Calls:
+    """The S3 operations a client makes, with their parameters (botocore's events)."""
+
+    def __init__(self, client: Any) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+        client.meta.events.register("provide-client-params.s3.*", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.made.append((model.name, dict(params)))
+
+    def names(self) -> list[str]:
+        return [name for name, _params in self.made]
+
+    def clear(self) -> None:
+        self.made.clear()
+
+
+@pytest.fixture
+def calls(store: S3BlobStore) -> Calls:
+    return Calls(store.client)
+
+
+def uploads(store: S3BlobStore) -> list[Any]:
+    answer = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix)
+    return list(answer.get("Uploads", []))
+
+
+def objects(store: S3BlobStore) -> list[str]:
+    answer = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.prefix)
+    return [item["Key"][len(store.prefix) :] for item in answer.get("Contents", [])]
+
+
+# -- writers ---------------------------------------------------------------------------------
+
+
+def test_a_small_blob_is_one_put(store: S3BlobStore, calls: Calls) -> None:
+    store.put(KEY, [b"small ", b"blob"])
+    assert calls.names() == ["PutObject"]
+    assert objects(store) == [f"blobs/{KEY}"]
+
+
+def test_a_large_blob_streams_as_parts_and_shows_only_on_commit(
+    store: S3BlobStore, calls: Calls
+) -> None:
+    block = os.urandom(1 << 20)
+    writer = store.open_writer(KEY)
+    for _ in range(12):
+        writer.write(block)
+    # Two parts of 5 MiB have left; 2 MiB wait in memory for the next.
+    [pending] = uploads(store)
+    listed = store.client.list_parts(
+        Bucket=store.bucket, Key=pending["Key"], UploadId=pending["UploadId"]
+    )
+    assert [part["Size"] for part in listed["Parts"]] == [PART, PART]
+    assert objects(store) == []
+    with pytest.raises(FileNotFoundError):
+        store.stat(KEY)
+    writer.commit()
+    assert uploads(store) == []
+    assert store.stat(KEY).size == 12 << 20
+    assert b"".join(store.read_range(KEY, (12 << 20) - 3)) == block[-3:]
+    assert calls.names().count("UploadPart") == 3
+
+
+def test_abort_ends_the_multipart_upload(store: S3BlobStore) -> None:
+    with store.open_writer(KEY) as writer:
+        writer.write(os.urandom(PART + 10))
+        assert len(uploads(store)) == 1
+    assert uploads(store) == []
+    assert objects(store) == []
+
+
+def test_sweep_temp_aborts_stale_multipart_uploads(store: S3BlobStore) -> None:
+    stale = store.open_writer(KEY)
+    stale.write(os.urandom(PART))
+    assert store.sweep_temp(timedelta(hours=1)) == 0
+    assert store.sweep_temp(timedelta(0)) == 1
+    assert uploads(store) == []
+    with pytest.raises(FileNotFoundError):
+        stale.commit()  # a write swept as stale is gone for good
+    stale.abort()
+    assert objects(store) == []
+
+
+def test_sweep_temp_keeps_to_its_prefix(seaweedfs: SeaweedFS, s3_bucket: str) -> None:
+    mine, theirs = make_store(seaweedfs, s3_bucket), make_store(seaweedfs, s3_bucket)
+    writer = theirs.open_writer(KEY)
+    writer.write(os.urandom(PART))
+    assert mine.sweep_temp(timedelta(0)) == 0
+    writer.commit()
+    assert theirs.stat(KEY).size == PART
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+def test_a_range_is_one_ranged_get(store: S3BlobStore, calls: Calls) -> None:
+    store.put(KEY, [os.urandom(3 * PART)])
+    calls.clear()
+    reader = store.read_range(KEY, 100, 2 * PART, piece_size=1 << 20)
+    wanted = {"Bucket": store.bucket, "Key": f"{store.prefix}blobs/{KEY}"}
+    assert calls.made == [("GetObject", {**wanted, "Range": f"bytes=100-{2 * PART - 1}"})]
+    assert len(next(reader)) == 1 << 20
+    assert sum(len(piece) for piece in reader) == 2 * PART - 100 - (1 << 20)
+
+
+def test_iter_blobs_lists_only_blob_keys_of_its_prefix(
+    seaweedfs: SeaweedFS, s3_bucket: str
+) -> None:
+    store, neighbour = make_store(seaweedfs, s3_bucket), make_store(seaweedfs, s3_bucket)
+    store.put(KEY, [b"x"])
+    neighbour.put(OTHER, [b"y"])
+    for stray in ("blobs/not a key", "blobs/short", "elsewhere-0000000000000"):
+        store.client.put_object(Bucket=store.bucket, Key=store.prefix + stray, Body=b"")
+    assert [key for key, _stat in store.iter_blobs()] == [KEY]
+
+
+def test_copy_is_done_by_the_server(store: S3BlobStore, calls: Calls) -> None:
+    data = os.urandom(2 * PART + 123)
+    store.put(KEY, [data])
+    calls.clear()
+    store.copy(KEY, OTHER)
+    assert calls.names() == ["HeadObject", "CopyObject"]
+    store.copy_limit = PART  # as past 5 GiB: a multipart upload of copied ranges
+    calls.clear()
+    store.copy(KEY, "third-key-000000000")
+    assert calls.names().count("UploadPartCopy") == 3
+    assert "GetObject" not in calls.names()
+    assert "UploadPart" not in calls.names()
+    for key in (OTHER, "third-key-000000000"):
+        assert b"".join(store.read_range(key)) == data
+
+
+# -- staged blobs (tus) ----------------------------------------------------------------------
+
+
+def stage(store: S3BlobStore, key: str, size: int, *pieces: bytes) -> None:
+    writer = store.open_staging(key, size)
+    for piece in pieces:
+        writer.write(piece)
+        writer.sync()
+    writer.close()
+
+
+def test_staged_segments_assemble_into_one_blob(store: S3BlobStore, calls: Calls) -> None:
+    small, large = os.urandom(1000), os.urandom(PART + 7)
+    stage(store, KEY, 0, small, small, large, small)
+    # Each sync is a segment; the large write left as one of a full part and its remainder.
+    sizes = [segment.size for segment in sorted(store.segments(KEY), key=lambda s: s.start)]
+    assert sizes == [1000, 1000, PART, 7, 1000]
+    assert store.staging_size(KEY) == 3000 + PART + 7
+    calls.clear()
+    store.commit_staging(KEY)
+    assert b"".join(store.read_range(KEY)) == small + small + large + small
+    assert objects(store) == [f"blobs/{KEY}"]  # the segments are gone
+
+
+def test_whole_part_segments_are_copied_on_the_server(store: S3BlobStore, calls: Calls) -> None:
+    data = os.urandom(2 * PART + 5)
+    stage(store, KEY, 0, data)
+    calls.clear()
+    store.commit_staging(KEY)
+    names = calls.names()
+    assert names.count("UploadPartCopy") == 2
+    assert names.count("UploadPart") == 1  # the 5 bytes left over
+    assert b"".join(store.read_range(KEY)) == data
+
+
+def test_a_single_segment_commits_by_one_copy(store: S3BlobStore, calls: Calls) -> None:
+    stage(store, KEY, 0, b"header", b"body")
+    store.delete_staging(KEY)
+    stage(store, KEY, 0, b"all in one")
+    calls.clear()
+    store.commit_staging(KEY)
+    assert "CopyObject" in calls.names()
+    assert b"".join(store.read_range(KEY)) == b"all in one"
+
+
+def test_truncating_inside_a_segment(store: S3BlobStore) -> None:
+    stage(store, KEY, 0, b"0123456789", b"abcdefghij", b"KLMNOPQRST")
+    stage(store, KEY, 15, b"!")
+    assert store.staging_size(KEY) == 16
+    store.commit_staging(KEY)
+    assert b"".join(store.read_range(KEY)) == b"0123456789abcde!"
+
+
+def test_a_killed_server_mid_patch_leaves_a_resumable_staged_blob(store: S3BlobStore) -> None:
+    stage(store, KEY, 0, b"synced by an earlier request ")
+    size = store.staging_size(KEY)
+    assert size == 29
+    # The next request writes a part's worth (it leaves as a segment), then more that was
+    # still in memory when the process died: nothing closes the writer.
+    writer = store.open_staging(KEY, size)
+    writer.write(os.urandom(PART))
+    writer.write(b"lost with the process")
+    del writer
+    assert store.staging_size(KEY) == size + PART  # whole segments only
+    with pytest.raises(FileNotFoundError):
+        store.stat(KEY)  # nothing visible
+    assert all(name.startswith(f"staging/{KEY}/") for name in objects(store))
+    # The upload's row still says 29 bytes: the retry starts there, and the rest goes.
+    stage(store, KEY, size, b"resumed")
+    store.commit_staging(KEY)
+    assert b"".join(store.read_range(KEY)) == b"synced by an earlier request resumed"
+
+
+def test_segments_past_a_gap_are_not_counted_and_go_on_the_next_open(store: S3BlobStore) -> None:
+    stage(store, KEY, 0, b"first", b"second")
+    store.client.delete_object(Bucket=store.bucket, Key=store.segment_name(KEY, 0))
+    store.put_segment(KEY, 0, b"first")
+    store.client.delete_object(Bucket=store.bucket, Key=store.segment_name(KEY, 5))
+    store.put_segment(KEY, 20, b"stray")  # as left by a delete cut short
+    assert store.staging_size(KEY) == 5
+    stage(store, KEY, 5, b"!")
+    assert len(store.segments(KEY)) == 2
+    store.commit_staging(KEY)
+    assert b"".join(store.read_range(KEY)) == b"first!"
+
+
+# -- the rest --------------------------------------------------------------------------------
+
+
+def test_check_fails_without_the_bucket_or_with_wrong_credentials(
+    seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_store(seaweedfs, s3_bucket).check()
+    with pytest.raises(OSError):  # noqa: PT011 - any OSError means "not ready"
+        make_store(seaweedfs, "no-such-bucket-here").check()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-key")
+    with pytest.raises(OSError) as caught:  # noqa: PT011
+        make_store(seaweedfs, s3_bucket).check()
+    assert "not-the-secret-key" not in str(caught.value)
+
+
+def test_registry(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
+    options = S3Options(seaweedfs.endpoint, REGION, part_size=6 << 20)
+    store = open_store("s3:my-bucket/some/prefix/", tmp_path, options)
+    assert isinstance(store, S3BlobStore)
+    assert (store.bucket, store.prefix, store.part_size) == ("my-bucket", "some/prefix/", 6 << 20)
+    bare = open_store("s3:my-bucket", tmp_path, options)
+    assert isinstance(bare, S3BlobStore)
+    assert bare.prefix == ""
+
+
+@pytest.mark.parametrize("spec", ["s3:", "s3://bucket", "s3:/prefix"])
+def test_registry_needs_a_bucket(tmp_path: Path, spec: str) -> None:
+    with pytest.raises(ValueError, match="needs a bucket"):
+        open_store(spec, tmp_path)
+
+
+def test_part_size_below_the_s3_minimum_is_refused() -> None:
+    with pytest.raises(ValueError, match="part size"):
+        S3BlobStore("bucket", options=S3Options(part_size=1 << 20))
+
+
+@pytest.fixture
+def s3_client_app(seaweedfs: SeaweedFS, s3_bucket: str, tmp_path: Path) -> Iterator[TestClient]:
+    prefix = uuid.uuid4().hex[:12]
+    settings = load_settings(
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "public_url": "http://testserver",
+            "master_keys": [Fernet.generate_key().decode()],
+            "rate_limits_enabled": False,
+            "storage": f"s3:{s3_bucket}/{prefix}",
+            "s3_endpoint": seaweedfs.endpoint,
+            "s3_region": REGION,
+        },
+    )
+    app = create_app(settings, migrate=True, run_jobs=False)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.s3_prefix = prefix  # type: ignore[attr-defined]
+        yield client
+
+
+def test_the_bucket_holds_ciphertext_only(
+    s3_client_app: TestClient, seaweedfs: SeaweedFS, s3_bucket: str
+) -> None:
+    plain = b"a secret sentence, said twice. " * 2000
+    result = upload(s3_client_app, plain, "secret.txt")
+    raw = seaweedfs.client()
+    listed = raw.list_objects_v2(Bucket=s3_bucket, Prefix=s3_client_app.s3_prefix + "/")  # type: ignore[attr-defined]
+    [item] = listed["Contents"]
+    stored = raw.get_object(Bucket=s3_bucket, Key=item["Key"])["Body"].read()
+    assert stored.startswith(MAGIC)
+    assert len(stored) > len(plain)
+    assert b"secret sentence" not in stored
+    assert s3_client_app.get(path_of(result["download_url"])).content == plain
