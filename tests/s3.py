@@ -112,7 +112,10 @@ class SeaweedFS:
         )
 
     def _wait_ready(self) -> None:
-        client = self.client()
+        with contextlib.closing(self.client()) as client:
+            self._poll(client)
+
+    def _poll(self, client: Any) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -130,7 +133,8 @@ class SeaweedFS:
 
     def make_bucket(self) -> str:
         name = "satchel-" + secrets.token_hex(6)
-        self.client().create_bucket(Bucket=name)
+        with contextlib.closing(self.client()) as client:
+            client.create_bucket(Bucket=name)
         return name
 
     def stop(self) -> None:

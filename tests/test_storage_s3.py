@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
+from tests import conftest
 from tests.helpers import path_of, upload
 from tests.s3 import REGION, SeaweedFS
 from tests.storage_contract import KEY, OTHER, BlobStoreContract
@@ -30,21 +31,35 @@ def make_store(server: SeaweedFS, bucket: str, prefix: str | None = None) -> S3B
     return S3BlobStore(bucket, prefix, S3Options(server.endpoint, REGION, part_size=PART))
 
 
+@pytest.fixture
+def stores(seaweedfs: SeaweedFS, s3_bucket: str) -> Iterator[Callable[..., S3BlobStore]]:
+    """Makes stores (under a prefix of their own by default); closes them at the end."""
+    made: list[S3BlobStore] = []
+
+    def make(bucket: str = s3_bucket, prefix: str | None = None) -> S3BlobStore:
+        made.append(make_store(seaweedfs, bucket, prefix))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
 class TestS3BlobStore(BlobStoreContract):
     @pytest.fixture
-    def store(self, seaweedfs: SeaweedFS, s3_bucket: str) -> S3BlobStore:
-        return make_store(seaweedfs, s3_bucket)
+    def store(self, stores: Callable[..., S3BlobStore]) -> S3BlobStore:
+        return stores()
 
 
 class TestS3BlobStoreWithoutPrefix(BlobStoreContract):
     @pytest.fixture
-    def store(self, seaweedfs: SeaweedFS) -> S3BlobStore:
-        return make_store(seaweedfs, seaweedfs.make_bucket(), prefix="")
+    def store(self, seaweedfs: SeaweedFS, stores: Callable[..., S3BlobStore]) -> S3BlobStore:
+        return stores(seaweedfs.make_bucket(), prefix="")
 
 
 @pytest.fixture
-def store(seaweedfs: SeaweedFS, s3_bucket: str) -> S3BlobStore:
-    return make_store(seaweedfs, s3_bucket)
+def store(stores: Callable[..., S3BlobStore]) -> S3BlobStore:
+    return stores()
 
 
 class Calls:
@@ -131,8 +146,8 @@ def test_sweep_temp_aborts_stale_multipart_uploads(store: S3BlobStore) -> None:
     assert objects(store) == []
 
 
-def test_sweep_temp_keeps_to_its_prefix(seaweedfs: SeaweedFS, s3_bucket: str) -> None:
-    mine, theirs = make_store(seaweedfs, s3_bucket), make_store(seaweedfs, s3_bucket)
+def test_sweep_temp_keeps_to_its_prefix(stores: Callable[..., S3BlobStore]) -> None:
+    mine, theirs = stores(), stores()
     writer = theirs.open_writer(KEY)
     writer.write(os.urandom(PART))
     assert mine.sweep_temp(timedelta(0)) == 0
@@ -154,9 +169,9 @@ def test_a_range_is_one_ranged_get(store: S3BlobStore, calls: Calls) -> None:
 
 
 def test_iter_blobs_lists_only_blob_keys_of_its_prefix(
-    seaweedfs: SeaweedFS, s3_bucket: str
+    stores: Callable[..., S3BlobStore],
 ) -> None:
-    store, neighbour = make_store(seaweedfs, s3_bucket), make_store(seaweedfs, s3_bucket)
+    store, neighbour = stores(), stores()
     store.put(KEY, [b"x"])
     neighbour.put(OTHER, [b"y"])
     for stray in ("blobs/not a key", "blobs/short", "elsewhere-0000000000000"):
@@ -270,14 +285,14 @@ def test_segments_past_a_gap_are_not_counted_and_go_on_the_next_open(store: S3Bl
 
 
 def test_check_fails_without_the_bucket_or_with_wrong_credentials(
-    seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+    stores: Callable[..., S3BlobStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_store(seaweedfs, s3_bucket).check()
+    stores().check()
     with pytest.raises(OSError):  # noqa: PT011 - any OSError means "not ready"
-        make_store(seaweedfs, "no-such-bucket-here").check()
+        stores("no-such-bucket-here").check()
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-key")
     with pytest.raises(OSError) as caught:  # noqa: PT011
-        make_store(seaweedfs, s3_bucket).check()
+        stores().check()
     assert "not-the-secret-key" not in str(caught.value)
 
 
@@ -289,6 +304,8 @@ def test_registry(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
     bare = open_store("s3:my-bucket", tmp_path, options)
     assert isinstance(bare, S3BlobStore)
     assert bare.prefix == ""
+    store.close()
+    bare.close()
 
 
 @pytest.mark.parametrize("spec", ["s3:", "s3://bucket", "s3:/prefix"])
@@ -324,11 +341,12 @@ def s3_client_app(seaweedfs: SeaweedFS, s3_bucket: str, tmp_path: Path) -> Itera
 
 
 def test_the_bucket_holds_ciphertext_only(
-    s3_client_app: TestClient, seaweedfs: SeaweedFS, s3_bucket: str
+    s3_client_app: TestClient, seaweedfs: SeaweedFS, s3_bucket: str, request: pytest.FixtureRequest
 ) -> None:
     plain = b"a secret sentence, said twice. " * 2000
     result = upload(s3_client_app, plain, "secret.txt")
     raw = seaweedfs.client()
+    request.addfinalizer(raw.close)
     listed = raw.list_objects_v2(Bucket=s3_bucket, Prefix=s3_client_app.s3_prefix + "/")  # type: ignore[attr-defined]
     [item] = listed["Contents"]
     stored = raw.get_object(Bucket=s3_bucket, Key=item["Key"])["Body"].read()
@@ -336,3 +354,15 @@ def test_the_bucket_holds_ciphertext_only(
     assert len(stored) > len(plain)
     assert b"secret sentence" not in stored
     assert s3_client_app.get(path_of(result["download_url"])).content == plain
+
+
+def test_the_test_switch_puts_each_test_under_a_prefix_of_its_own(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, s3_bucket: str
+) -> None:
+    monkeypatch.setattr(conftest, "TEST_STORAGE", "s3")
+    first, second = conftest.s3_settings(request), conftest.s3_settings(request)
+    assert first["storage"].startswith(f"s3:{s3_bucket}/")
+    assert first["storage"] != second["storage"]
+    assert first["s3_endpoint"].startswith("http://127.0.0.1:")
+    monkeypatch.setattr(conftest, "TEST_STORAGE", "local")
+    assert conftest.s3_settings(request) == {}

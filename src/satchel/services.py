@@ -67,6 +67,7 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+        self.store.close()
 
 
 def key_source(settings: Settings) -> Callable[[], list[str]]:

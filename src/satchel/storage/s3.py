@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -247,6 +248,9 @@ class S3BlobStore(BlobStore):
     def check(self) -> None:
         with _s3(f"bucket {self.bucket}"):
             self.client.head_bucket(Bucket=self.bucket)
+
+    def close(self) -> None:
+        self.client.close()  # its pooled connections, else left to the garbage collector
 
     # -- staged blobs -------------------------------------------------------------------------
 
@@ -528,11 +532,17 @@ class S3StagingWriter:
 
 
 class _RangeReader:
-    """Pieces of one ranged GET as they arrive; closes the connection when done or dropped."""
+    """Pieces of one ranged GET as they arrive; closes the connection when done or dropped.
+
+    A reader dropped half way (a client that went away) is often garbage in one cycle with
+    the generators around it; a finalizer of its own (not __del__) closes the connection
+    before the collector gets to the socket, which would complain about it unclosed.
+    """
 
     def __init__(self, body: Any, piece_size: int) -> None:
         self._body: Any = body
         self._piece_size = piece_size
+        self._closer = weakref.finalize(self, body.close)
 
     def __iter__(self) -> _RangeReader:
         return self
@@ -551,9 +561,5 @@ class _RangeReader:
         return piece
 
     def close(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            body.close()
-
-    def __del__(self) -> None:
-        self.close()
+        self._body = None
+        self._closer()
