@@ -108,22 +108,42 @@ def test_a_large_blob_streams_as_parts_and_shows_only_on_commit(
 ) -> None:
     block = os.urandom(1 << 20)
     writer = store.open_writer(KEY)
-    for _ in range(12):
+    for _ in range(16):
         writer.write(block)
-    # Two parts of 5 MiB have left; 2 MiB wait in memory for the next.
+    # Three parts of 5 MiB filled: the first two have left, the third may still be on its
+    # way (one in flight while the next fills), 1 MiB waits in memory.
     [pending] = uploads(store)
     listed = store.client.list_parts(
         Bucket=store.bucket, Key=pending["Key"], UploadId=pending["UploadId"]
     )
-    assert [part["Size"] for part in listed["Parts"]] == [PART, PART]
+    assert [part["Size"] for part in listed["Parts"]][:2] == [PART, PART]
     assert objects(store) == []
     with pytest.raises(FileNotFoundError):
         store.stat(KEY)
     writer.commit()
     assert uploads(store) == []
-    assert store.stat(KEY).size == 12 << 20
-    assert b"".join(store.read_range(KEY, (12 << 20) - 3)) == block[-3:]
-    assert calls.names().count("UploadPart") == 3
+    assert store.stat(KEY).size == 16 << 20
+    assert b"".join(store.read_range(KEY, (16 << 20) - 3)) == block[-3:]
+    assert calls.names().count("UploadPart") == 4
+
+
+def test_a_failed_part_fails_the_write_and_abort_cleans_up(store: S3BlobStore) -> None:
+    writer = store.open_writer(KEY)
+    writer.write(os.urandom(PART))  # the first part is on its way
+    [pending] = uploads(store)
+    store.client.abort_multipart_upload(
+        Bucket=store.bucket, Key=pending["Key"], UploadId=pending["UploadId"]
+    )
+
+    def finish() -> None:
+        writer.write(os.urandom(PART))  # waits for the first part, whose upload is gone
+        writer.commit()
+
+    with pytest.raises(FileNotFoundError):
+        finish()
+    writer.abort()
+    assert uploads(store) == []
+    assert objects(store) == []
 
 
 def test_abort_ends_the_multipart_upload(store: S3BlobStore) -> None:

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -45,6 +46,7 @@ MIN_PART_SIZE = 5 << 20  # S3's smallest part (all but the last)
 MAX_PARTS = 10_000
 COPY_LIMIT = 5 << 30  # the largest object one CopyObject (or one UploadPartCopy) may copy
 OFFSET_DIGITS = 20
+SENDER_THREADS = 16
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchUpload", "NoSuchBucket", "NotFound", "404"})
 
 
@@ -150,6 +152,8 @@ class S3BlobStore(BlobStore):
         self.client = client or make_client(self.options)
         self.part_size = self.options.part_size
         self.copy_limit = COPY_LIMIT
+        # Where writers' full parts are sent while they fill the next one.
+        self.senders = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="satchel-s3")
 
     # -- names ------------------------------------------------------------------------------
 
@@ -250,6 +254,7 @@ class S3BlobStore(BlobStore):
             self.client.head_bucket(Bucket=self.bucket)
 
     def close(self) -> None:
+        self.senders.shutdown(wait=True)
         self.client.close()  # its pooled connections, else left to the garbage collector
 
     # -- staged blobs -------------------------------------------------------------------------
@@ -435,13 +440,15 @@ class _Assembly:
 
 class S3BlobWriter:
     """Buffers up to one part; a blob that fits in one part is one PUT at the commit, a
-    larger one a multipart upload whose parts leave as they fill."""
+    larger one a multipart upload. A full part leaves in a thread of the store while the
+    next one fills (one in flight: memory is two parts a writer at most)."""
 
     def __init__(self, store: S3BlobStore, name: str) -> None:
         self.store = store
         self.name = name
         self._buffer = bytearray()
         self._upload: _Assembly | None = None
+        self._sending: Future[None] | None = None
         self._state = "open"
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -453,13 +460,23 @@ class S3BlobWriter:
             self._buffer += view[:take]
             view = view[take:]
             if len(self._buffer) >= part_size:
-                if self._upload is None:
-                    self._upload = _Assembly(self.store, self.name)
-                self._upload.upload_part(bytes(self._buffer))
-                self._buffer.clear()
+                self._send_part()
+
+    def _send_part(self) -> None:
+        self._wait_sent()
+        if self._upload is None:
+            self._upload = _Assembly(self.store, self.name)
+        part, self._buffer = bytes(self._buffer), bytearray()
+        self._sending = self.store.senders.submit(self._upload.upload_part, part)
+
+    def _wait_sent(self) -> None:
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()  # a failed part fails the write that follows it
 
     def commit(self) -> None:
         self._require_open()
+        self._wait_sent()
         if self._upload is None:
             with _s3(f"write {self.name}"):
                 self.store.client.put_object(
@@ -476,6 +493,8 @@ class S3BlobWriter:
             return
         self._state = "aborted"
         self._buffer = bytearray()
+        with contextlib.suppress(OSError):
+            self._wait_sent()
         if self._upload is not None:
             self._upload.abort()
 
