@@ -1,6 +1,8 @@
 """S3 clients compared on a real SeaweedFS on loopback: a 200 MB blob written in 1 MiB pieces
 (as Satchel's encrypting writer hands them over) as a multipart upload of 8 MiB parts, then read
-back in 1 MiB pieces. Each client runs in a process of its own so that its peak RSS is its own.
+back in 1 MiB pieces: plain boto3 (one part at a time), obstore's writer (one part at a time)
+and Satchel's S3 backend. Each runs in a process of its own so that its peak RSS is its own.
+obstore is not a dependency: `pip install obstore` to include it.
 
     .venv/bin/python bench/s3_clients.py [--size-mb 200] [--rounds 3]
 """
@@ -26,7 +28,7 @@ from tests.s3 import REGION, SeaweedFS  # noqa: E402
 
 PIECE = 1 << 20
 PART = 8 << 20
-CLIENTS = ("boto3", "obstore")
+CLIENTS = ("boto3", "obstore", "satchel")
 
 
 def pieces(size: int) -> Any:
@@ -102,12 +104,41 @@ def run_obstore(env: dict[str, str], bucket: str, size: int) -> tuple[float, flo
     return put, time.perf_counter() - started
 
 
+def run_satchel(env: dict[str, str], bucket: str, size: int) -> tuple[float, float]:
+    """Satchel's own S3 backend (boto3, a part in flight while the next one fills)."""
+    from satchel.storage.s3 import S3BlobStore, S3Options
+
+    store = S3BlobStore(bucket, "", S3Options(env["SATCHEL_S3_ENDPOINT"], REGION, PART))
+    started = time.perf_counter()
+    with store.open_writer("bench-blob-0000000") as writer:
+        for piece in pieces(size):
+            writer.write(piece)
+        writer.commit()
+    put = time.perf_counter() - started
+    started = time.perf_counter()
+    got = sum(len(piece) for piece in store.read_range("bench-blob-0000000"))
+    assert got == size
+    store.close()
+    return put, time.perf_counter() - started
+
+
+RUNS = {"boto3": run_boto3, "obstore": run_obstore, "satchel": run_satchel}
+
+
 def child(name: str, bucket: str, size: int) -> None:
     env = dict(os.environ)
-    run = run_boto3 if name == "boto3" else run_obstore
+    run = RUNS[name]
     put, get = run(env, bucket, size)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"put_mb_s": size / put / 1e6, "get_mb_s": size / get / 1e6, "rss": rss_mb}))
+
+
+def has_obstore() -> bool:
+    try:
+        import obstore  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> None:
@@ -124,9 +155,10 @@ def main() -> None:
         server = SeaweedFS(Path(folder))
         server.start()
         try:
-            results = {name: [] for name in CLIENTS}
+            clients = [name for name in CLIENTS if name != "obstore" or has_obstore()]
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
             for _round in range(args.rounds):
-                for name in CLIENTS:
+                for name in clients:
                     bucket = server.make_bucket()
                     out = subprocess.run(
                         [
