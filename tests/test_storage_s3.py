@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 from tests import conftest
 from tests.helpers import path_of, upload
+from tests.reliability.harness import Server, tus_blob_key, wait_for
 from tests.s3 import REGION, SeaweedFS
 from tests.storage_contract import KEY, OTHER, BlobStoreContract
 
@@ -24,6 +28,7 @@ from satchel.storage.s3 import MIN_PART_SIZE, S3BlobStore, S3Options
 from satchel.web.app import create_app
 
 PART = MIN_PART_SIZE
+MIB = 1 << 20
 
 
 def make_store(server: SeaweedFS, bucket: str, prefix: str | None = None) -> S3BlobStore:
@@ -386,3 +391,61 @@ def test_the_test_switch_puts_each_test_under_a_prefix_of_its_own(
     assert first["s3_endpoint"].startswith("http://127.0.0.1:")
     monkeypatch.setattr(conftest, "TEST_STORAGE", "local")
     assert conftest.s3_settings(request) == {}
+
+
+# -- a real server killed mid-PATCH ----------------------------------------------------------
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def patch(url: str, offset: int, body: Any) -> httpx.Response:
+    headers = {**TUS, "Upload-Offset": str(offset)}
+    headers["Content-Type"] = "application/offset+octet-stream"
+    return httpx.patch(url, content=body, headers=headers, timeout=60)
+
+
+def test_a_server_killed_mid_patch_resumes_on_s3(
+    seaweedfs: SeaweedFS, stores: Callable[..., S3BlobStore], tmp_path: Path
+) -> None:
+    store = stores()
+    env = {**seaweedfs.env, "SATCHEL_STORAGE": f"s3:{store.bucket}/{store.prefix}"}
+    server = Server(tmp_path, {**env, "SATCHEL_S3_PART_SIZE": "5MiB"})
+    server.start()
+    try:
+        data = os.urandom(12 * MIB + 77)
+        created = httpx.post(
+            server.url + "/tus/", headers={**TUS, "Upload-Length": str(len(data))}, timeout=10
+        )
+        url = created.headers["location"]
+        key = tus_blob_key(server, url)
+        assert patch(url, 0, data[: 2 * MIB + 5]).status_code == 204
+        release = threading.Event()
+
+        def held() -> Iterator[bytes]:
+            yield data[2 * MIB + 5 : 9 * MIB]  # more than a part: a segment leaves
+            release.wait(30)
+
+        cut = threading.Thread(target=lambda: _ignore_errors(patch, url, 2 * MIB + 5, held()))
+        cut.start()
+        synced = store.staging_size(key)
+        wait_for(lambda: (store.staging_size(key) or 0) > (synced or 0), 15, "a segment")
+        server.kill()
+        release.set()
+        cut.join(30)
+        assert list(store.iter_blobs()) == []  # nothing visible
+        server.start()
+        offset = int(httpx.head(url, headers=TUS, timeout=10).headers["upload-offset"])
+        assert offset == 2 * MIB + 5  # what the first PATCH left, not what the cut one wrote
+        assert patch(url, offset, data[offset:]).status_code == 204
+        result = httpx.get(url + "/result", timeout=10).json()
+        assert httpx.get(result["download_url"], timeout=30).content == data
+        assert [key for key, _stat in store.iter_blobs()] == [key]
+        assert store.staging_size(key) is None
+    finally:
+        server.kill()
+        server.dispose()
+
+
+def _ignore_errors(call: Callable[..., Any], *args: Any) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        call(*args)
