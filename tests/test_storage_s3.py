@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -449,3 +450,15 @@ def test_a_server_killed_mid_patch_resumes_on_s3(
 def _ignore_errors(call: Callable[..., Any], *args: Any) -> None:
     with contextlib.suppress(httpx.HTTPError):
         call(*args)
+
+
+def test_no_credential_reaches_the_log_even_at_debug(
+    store: S3BlobStore, seaweedfs: SeaweedFS, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store.put(KEY, [os.urandom(PART + 1)])
+    assert b"".join(store.read_range(KEY, 0, 3))
+    logged = caplog.text
+    assert seaweedfs.access_key not in logged
+    assert seaweedfs.secret_key not in logged
+    assert "Authorization" not in logged

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +49,11 @@ COPY_LIMIT = 5 << 30  # the largest object one CopyObject (or one UploadPartCopy
 OFFSET_DIGITS = 20
 SENDER_THREADS = 16
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchUpload", "NoSuchBucket", "NotFound", "404"})
+
+# At DEBUG, botocore logs every request with its signed headers and the credentials' source:
+# a server run with SATCHEL_LOG_LEVEL=debug must not write those to its log.
+for _name in ("boto3", "botocore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
