@@ -24,6 +24,7 @@ from tests.storage_contract import KEY, OTHER, BlobStoreContract
 
 from satchel.config import load_settings
 from satchel.crypto.atrest import MAGIC
+from satchel.jobs.maintenance import sweep_orphans, sweep_temp
 from satchel.storage import open_store
 from satchel.storage.s3 import MIN_PART_SIZE, S3BlobStore, S3Options
 from satchel.web.app import create_app
@@ -358,6 +359,8 @@ def s3_client_app(seaweedfs: SeaweedFS, s3_bucket: str, tmp_path: Path) -> Itera
             "storage": f"s3:{s3_bucket}/{prefix}",
             "s3_endpoint": seaweedfs.endpoint,
             "s3_region": REGION,
+            "orphan_grace": "0s",
+            "temp_max_age": "0s",
         },
     )
     app = create_app(settings, migrate=True, run_jobs=False)
@@ -462,3 +465,17 @@ def test_no_credential_reaches_the_log_even_at_debug(
     assert seaweedfs.access_key not in logged
     assert seaweedfs.secret_key not in logged
     assert "Authorization" not in logged
+
+
+def test_the_maintenance_sweeps_on_s3(s3_client_app: TestClient) -> None:
+    kept = upload(s3_client_app, b"a file with its row", "kept.txt")
+    files = s3_client_app.app.state.satchel.files  # type: ignore[attr-defined]
+    store: S3BlobStore = files.store
+    store.put("orphan-blob-without-row", [b"left by a crash"])
+    stale = store.open_writer("write-of-a-dead-process")
+    stale.write(os.urandom(store.part_size))  # a multipart upload nobody will finish
+    assert sweep_temp(files) == "removed 1 temp file(s)"
+    assert sweep_orphans(files) == "removed 1 orphan blob(s)"
+    assert uploads(store) == []
+    assert len(list(store.iter_blobs())) == 1
+    assert s3_client_app.get(path_of(kept["download_url"])).content == b"a file with its row"
