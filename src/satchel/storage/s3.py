@@ -333,19 +333,37 @@ class S3BlobStore(BlobStore):
         self.delete_staging(key)
 
     def _assemble(self, run: list[Segment], target: str) -> None:
-        """One multipart upload of the segments: a segment of a part's size or more is
-        copied on the server; smaller ones are gathered here into parts (memory: one part)."""
+        """One multipart upload of the segments, copied on the server where S3 allows it.
+        A part must have 5 MiB (all but the last), so a smaller segment is topped up here
+        with the first bytes of what follows and sent; the rest of that is copied once 5 MiB
+        or more are left. Memory: 5 MiB; bytes through this process: about a part's worth
+        for each small segment (the end of a PATCH)."""
         with _Assembly(self, target) as assembly:
-            for segment in run:
-                source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": segment.name}
-                if not assembly.pending and segment.size >= MIN_PART_SIZE:
-                    assembly.copy_part(source, 0, segment.size)
-                    continue
-                with _s3(f"read {segment.name}"):
-                    body = self.client.get_object(Bucket=self.bucket, Key=segment.name)["Body"]
-                    for piece in body.iter_chunks(PIECE_SIZE):
-                        assembly.gather(piece)
+            for index, segment in enumerate(run):
+                position = 0
+                if assembly.pending:
+                    position = min(segment.size, MIN_PART_SIZE - len(assembly.pending))
+                    self._gather(assembly, segment, 0, position)
+                    if len(assembly.pending) >= MIN_PART_SIZE:
+                        assembly.flush()
+                rest = segment.size - position
+                last = index == len(run) - 1
+                if rest and not assembly.pending and (rest >= MIN_PART_SIZE or last):
+                    source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": segment.name}
+                    assembly.copy_part(source, position, segment.size)
+                elif rest:
+                    self._gather(assembly, segment, position, segment.size)
             assembly.complete()
+
+    def _gather(self, assembly: _Assembly, segment: Segment, start: int, end: int) -> None:
+        if end <= start:
+            return
+        with _s3(f"read {segment.name}"):
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=segment.name, Range=f"bytes={start}-{end - 1}"
+            )
+            for piece in answer["Body"].iter_chunks(PIECE_SIZE):
+                assembly.pending += piece
 
     def delete_staging(self, key: str) -> None:
         for segment in sorted(self.segments(key), key=lambda s: s.start, reverse=True):
@@ -404,12 +422,9 @@ class _Assembly:
             )
         self.parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
 
-    def gather(self, data: bytes) -> None:
-        self.pending += data
-        part_size = self.store.part_size
-        while len(self.pending) >= part_size:
-            self.upload_part(bytes(self.pending[:part_size]))
-            del self.pending[:part_size]
+    def flush(self) -> None:
+        self.upload_part(bytes(self.pending))
+        self.pending.clear()
 
     def _next_number(self) -> int:
         if len(self.parts) >= MAX_PARTS:
@@ -418,8 +433,7 @@ class _Assembly:
 
     def complete(self) -> None:
         if self.pending or not self.parts:
-            self.upload_part(bytes(self.pending))
-            self.pending.clear()
+            self.flush()
         with _s3(f"commit {self.name}"):
             self.store.client.complete_multipart_upload(
                 Bucket=self.store.bucket,
