@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
+from tests.s3 import SeaweedFS
 
 from satchel.config import Settings, load_settings
 from satchel.db.engine import Database
@@ -26,6 +27,8 @@ from satchel.web.app import create_app
 
 PG_URL = os.environ.get("SATCHEL_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+# SATCHEL_TEST_STORAGE=s3: the `settings` and `live_server` fixtures store blobs in SeaweedFS.
+TEST_STORAGE = os.environ.get("SATCHEL_TEST_STORAGE", "local")
 TABLES = (
     "files",
     "folders",
@@ -111,8 +114,42 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     return url
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A real S3 server for the session; its credentials in the AWS variables meanwhile."""
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    saved = {name: os.environ.get(name) for name in server.env}
+    os.environ.update(server.env)
+    yield server
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(seaweedfs: SeaweedFS) -> str:
+    return seaweedfs.make_bucket()
+
+
+def s3_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Overrides that put a test's blobs under a prefix of their own in the test bucket."""
+    if TEST_STORAGE != "s3":
+        return {}
+    server: SeaweedFS = request.getfixturevalue("seaweedfs")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return {
+        "storage": f"s3:{bucket}/{uuid.uuid4().hex[:12]}",
+        "s3_endpoint": server.endpoint,
+        "s3_region": server.env["SATCHEL_S3_REGION"],
+    }
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     data = tmp_path / "data"
     return load_settings(
         environ={},
@@ -122,6 +159,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
             "public_url": "http://testserver",
             "master_keys": [Fernet.generate_key().decode()],
             "rate_limits_enabled": False,
+            **s3_settings(request),
         },
     )
 
@@ -228,6 +266,9 @@ def live_server(
     env = {}
     if request.param == "postgresql":
         env["SATCHEL_DATABASE_URL"] = request.getfixturevalue("pg_databases").create()
+    if TEST_STORAGE == "s3":
+        storage = {f"SATCHEL_{name.upper()}": value for name, value in s3_settings(request).items()}
+        env.update({**request.getfixturevalue("seaweedfs").env, **storage})
     server = start_server(tmp, env)
     yield server
     stop_server(server)

@@ -54,6 +54,13 @@ def parse_list(value: Any) -> list[str]:
     return [item.strip() for item in str(value).split(",") if item.strip()]
 
 
+def parse_part_size(value: Any) -> int:
+    size = parse_size(value)
+    if not 5 << 20 <= size <= 5 << 30:
+        raise ValueError("must be between 5MiB and 5GiB (S3's part limits)")
+    return size
+
+
 def parse_registration(value: Any) -> str:
     mode = str(value).strip().lower()
     if mode not in ("open", "invite", "closed"):
@@ -205,7 +212,26 @@ SETTINGS: tuple[Setting, ...] = (
         "storage",
         "local",
         parse_str,
-        "Blob storage backend: `local` (data folder) or `local:/path`.",
+        "Blob storage backend: `local` (data folder), `local:/path` or `s3:BUCKET[/PREFIX]`.",
+    ),
+    # -- S3 (storage = s3:…); credentials from the AWS chain: AWS_ACCESS_KEY_ID, … ---------
+    Setting(
+        "s3_endpoint",
+        "",
+        parse_str,
+        "S3 endpoint URL for an S3-compatible server (http://127.0.0.1:8333); empty means AWS.",
+    ),
+    Setting(
+        "s3_region",
+        "",
+        parse_str,
+        "S3 region; empty means the AWS chain's (AWS_REGION, ~/.aws/config).",
+    ),
+    Setting(
+        "s3_part_size",
+        "8MiB",
+        parse_part_size,
+        "Part size of S3 multipart uploads (5 MiB to 5 GiB): each blob being written holds one part in memory.",
     ),
     Setting(
         "master_keys",
@@ -378,6 +404,9 @@ class Settings:
     db_connect_timeout: int
     redis_url: str
     storage: str
+    s3_endpoint: str
+    s3_region: str
+    s3_part_size: int
     master_keys: list[str]
     guest_max_upload_size: int
     user_max_upload_size: int

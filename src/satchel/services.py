@@ -39,7 +39,7 @@ from satchel.crypto.keys import load_or_create_keyfile
 from satchel.db.engine import Database
 from satchel.jobs.maintenance import maintenance_jobs
 from satchel.jobs.runner import JobRunner
-from satchel.storage import open_store
+from satchel.storage import S3Options, open_store
 from satchel.storage.base import BlobStore
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class Services:
         self.db.dispose()
         if self.redis is not None:
             self.redis.close()
+        self.store.close()
 
 
 def key_source(settings: Settings) -> Callable[[], list[str]]:
@@ -144,12 +145,16 @@ def account_service(
     return AccountService(db, packages, settings.default_package, guesses)
 
 
+def s3_options(settings: Settings) -> S3Options:
+    return S3Options(settings.s3_endpoint, settings.s3_region, settings.s3_part_size)
+
+
 def build_services(settings: Settings) -> Services:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = open_database(settings)
     redis = open_redis(settings)
-    store = open_store(settings.storage, Path(data))
+    store = open_store(settings.storage, Path(data), s3_options(settings))
     keys = MasterKeys(db, key_source(settings))
     guesses = guess_limiter(settings, db)
     accounts = account_service(settings, db, guesses)

@@ -127,3 +127,6 @@ class BlobStore(ABC):
 
     def free_bytes(self) -> int | None:
         return None
+
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
+        """Releases what the store holds open (network connections); it is not used after."""

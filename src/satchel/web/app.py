@@ -158,6 +158,7 @@ def create_app(
             await asyncio.to_thread(state.files.counter.flush)
             await state.limiter.close()
             state.db.dispose()
+            state.store.close()
             executor.shutdown(wait=False)
 
     routes = [

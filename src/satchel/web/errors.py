@@ -122,7 +122,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = messages.get(exc.status_code, exc.detail)
     if wants_html(request) and request.method in {"GET", "HEAD"}:  # a mistyped address
         context = {"status": exc.status_code, "message": message}
-        return render(request, "error.html", context, exc.status_code, exc.headers)
+        return render(request, "error.html", context, exc.status_code, dict(exc.headers or {}))
     return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
