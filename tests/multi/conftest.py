@@ -23,6 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 from redis import Redis
 from tests.conftest import PG_URL, PgDatabases, free_port
+from tests.s3 import SeaweedFS
 
 from satchel.config import load_settings
 from satchel.core.accounts import AccountService, NewUser
@@ -35,6 +36,7 @@ NGINX_CONF = REPO / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SATCHEL = str(Path(sys.executable).with_name("satchel"))
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLUSTER_PREFIX = "cluster"
 REDIS_URL = os.environ.get("SATCHEL_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 IN_CI = os.environ.get("CI") == "true"
 
@@ -207,13 +209,14 @@ def wait_healthy(url: str, process: Process, timeout: float) -> None:
     raise RuntimeError(f"{url} did not answer:\n{process.log_text()}")
 
 
-def cluster_env(tmp: Path, database_url: str) -> dict[str, str]:
-    """The settings every instance shares. The storage is one entry: S3 replaces it."""
+def cluster_env(tmp: Path, database_url: str, s3: SeaweedFS) -> dict[str, str]:
+    """The settings every instance shares: one PostgreSQL database, one Redis, one bucket."""
     (tmp / "packages.toml").write_text(PACKAGES)
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("SATCHEL_")}
     return {
         **inherited,
-        "SATCHEL_STORAGE": f"local:{tmp / 'shared-store'}",
+        **s3.env,
+        "SATCHEL_STORAGE": f"s3:{s3.make_bucket()}/{CLUSTER_PREFIX}",
         "SATCHEL_DATABASE_URL": database_url,
         "SATCHEL_REDIS_URL": REDIS_URL,
         "SATCHEL_MASTER_KEYS": Fernet.generate_key().decode(),
@@ -227,7 +230,7 @@ def cluster_env(tmp: Path, database_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedFS) -> Iterator[Cluster]:
     require_nginx()
     redis = Redis.from_url(REDIS_URL)
     try:
@@ -236,7 +239,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         redis.close()
     databases = PgDatabases(PG_URL or DEFAULT_PG)
     tmp = tmp_path_factory.mktemp("multi")
-    running = Cluster(tmp, cluster_env(tmp, databases.create()))
+    running = Cluster(tmp, cluster_env(tmp, databases.create(), seaweedfs))
     try:
         yield running.start()
     finally:

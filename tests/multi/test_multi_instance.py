@@ -8,18 +8,22 @@ import itertools
 import random
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from redis import Redis
 from sqlalchemy import create_engine, text
-from tests.multi.conftest import GUEST_UPLOADS_PER_MINUTE, REDIS_URL, Cluster
+from tests.multi.conftest import CLUSTER_PREFIX, GUEST_UPLOADS_PER_MINUTE, REDIS_URL, Cluster
 
 
 def source_address() -> str:
@@ -310,9 +314,9 @@ def test_an_instance_killed_mid_upload_leaves_no_file_and_the_other_serves(
     kept = upload(guest, cluster.url, b"still here").json()
     kept_url = cluster.url + path_of(kept["download_url"])
     before = query(cluster, "SELECT count(*) FROM files")[0][0]
-    slow = SlowUpload(cluster.a.port, key, 8 << 20)
+    slow = SlowUpload(cluster.a.port, key, 40 << 20)
     try:
-        slow.send(3 << 20)
+        slow.send(20 << 20)  # past the first parts: a multipart upload is under way in S3
         slot_key = f"satchel:slots:user:{user_id(cluster, 'bob')}"
         redis = Redis.from_url(REDIS_URL)
         try:
@@ -330,8 +334,44 @@ def test_an_instance_killed_mid_upload_leaves_no_file_and_the_other_serves(
         listed = httpx.get(f"{cluster.url}/apiv1/files", headers=key, timeout=30).json()
         assert listed["files"] == []
         assert upload(guest, cluster.url, b"new").status_code == 200  # b takes the uploads
+        # Nothing of the killed upload is visible in the bucket; after the sweep, nothing of it
+        # is left either: every object is a file's blob, and no multipart upload is open.
+        assert_bucket_holds_only_the_files(cluster)
     finally:
         cluster.a.start()  # the tests after this one have two instances again
+
+
+def assert_bucket_holds_only_the_files(cluster: Cluster) -> None:
+    bucket = cluster.env["SATCHEL_STORAGE"].removeprefix("s3:").split("/")[0]
+    client = boto3.client(
+        "s3",
+        endpoint_url=cluster.env["SATCHEL_S3_ENDPOINT"],
+        region_name=cluster.env["SATCHEL_S3_REGION"],
+        aws_access_key_id=cluster.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cluster.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    blobs = f"{CLUSTER_PREFIX}/blobs/"
+
+    def objects() -> set[str]:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=blobs).get("Contents", [])
+        return {item["Key"].removeprefix(blobs) for item in listed}
+
+    known = {row[0] for row in query(cluster, "SELECT blob_key FROM files")}
+    assert objects() <= known  # the killed upload never became an object
+    # The sweep takes writes older than SATCHEL_TEMP_MAX_AGE (6 h by default) for dead: here
+    # a second, while nothing else is being written.
+    time.sleep(1.5)
+    sweep = subprocess.run(
+        [str(Path(sys.executable).with_name("satchel")), "admin", "run-jobs"],
+        env={**cluster.env, "SATCHEL_TEMP_MAX_AGE": "1s"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert objects() <= {row[0] for row in query(cluster, "SELECT blob_key FROM files")}
 
 
 # -- a big upload --------------------------------------------------------------------------------
