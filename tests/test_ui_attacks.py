@@ -1,0 +1,170 @@
+"""Attacks on the web interface as a hostile site or user would make them: every route that
+changes something refuses a browser's session cookie that comes without the page's CSRF
+token; and what the attacks on the running server found."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from tests.helpers import api_upload, make_folder, token_of, upload, user_key
+
+from satchel.core.accounts import NewUser
+from satchel.core.drive.folders import FolderChanges, FolderSharing
+from satchel.db.models import FolderVisibility
+from satchel.web.apiv2.errors import NO_TOKEN
+from satchel.web.app import UNSAFE_METHODS
+from satchel.web.csrf import CSRF_COOKIE, new_csrf_token
+from satchel.web.state import SESSION_COOKIE, AppState
+
+COOKIE_DOMAIN = "testserver.local"  # what a response's cookie gets for http://testserver
+
+# Routes that change state but take no browser session, so a session cookie alone does
+# nothing there and they need no CSRF token: what each answers such a request instead.
+NO_SESSION = {
+    # /apiv1 authenticates API keys only (Authorization header), never a cookie.
+    "/apiv1/": "401",
+    # /api/v2 authenticates its access_token parameter only, never a cookie.
+    "/api/v2/": "v2-token",
+}
+
+
+def state_of(client: TestClient) -> AppState:
+    state: AppState = client.app.state.satchel
+    return state
+
+
+@dataclass
+class Victim:
+    """An admin with something of every kind a route can name, and a session cookie."""
+
+    params: dict[str, str]
+    session: str
+
+
+def _victim(client: TestClient) -> Victim:
+    state = state_of(client)
+    admin = state.accounts.create_user(NewUser("root", "password-root", is_admin=True))
+    other = state.accounts.create_user(NewUser("other", "password-other"))
+    key = user_key(client, "root")
+    folder_id = make_folder(client, key, "Shared")
+    [drive_file] = api_upload(client, key, ("a.txt", b"a"), folder_id=folder_id)
+    md5 = hashlib.md5(b"folder-pw", usedforsecurity=False).hexdigest()
+    sharing = FolderSharing(FolderVisibility.UNLISTED, md5)
+    state.folders.edit(admin.id, folder_id, FolderChanges(sharing=sharing))
+    folder = state.folders.live(admin.id, folder_id)
+    assert folder is not None
+    shared = upload(client, password="file-pw")  # a guest's, before any cookie is set
+    tus = client.post("/tus/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3"})
+    assert tus.status_code == 201, tus.text
+    state.admin.create_invite(admin, None)
+    params = {
+        "file_id": str(drive_file["id"]),
+        "folder_id": str(folder_id),
+        "item_id": str(drive_file["id"]),
+        "key_id": str(state.apikeys.list(admin)[0].id),
+        "user_id": str(other.id),
+        "invite_id": str(state.admin.invite_list()[0].id),
+        "token": token_of(shared),
+        "uuid": shared["share_url"].rsplit("/", 1)[1],
+        "public_id": shared["share_url"].rsplit("/", 1)[1],
+        "code": folder.share_code,
+        "slug": "Shared",
+        "upload_id": tus.headers["location"].rsplit("/", 1)[1],
+        "endpoint": "folder/create",
+    }
+    return Victim(params, state.sessions.create(admin, "127.0.0.1"))
+
+
+def _path(route: Route, params: dict[str, str]) -> str:
+    """The route's path with a real value for each of its parameters; a parameter this test
+    does not know fails it (add a value above, for something of the victim's)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in params, f"{route.path}: give the test a value for {{{name}}}"
+        return params[name]
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", value, route.path)
+
+
+def _changing_routes(client: TestClient) -> list[tuple[str, Route]]:
+    found = []
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Route):
+            found += [
+                (method, route) for method in sorted((route.methods or set()) & UNSAFE_METHODS)
+            ]
+    return found
+
+
+def _send(client: TestClient, method: str, path: str) -> httpx.Response:
+    """What a page of another site, or a form without the token, makes a browser send."""
+    tus = {
+        "Tus-Resumable": "1.0.0",
+        "Upload-Length": "3",
+        "Upload-Offset": "0",
+        "Content-Type": "application/offset+octet-stream",
+    }
+    if path.startswith("/tus"):
+        return client.request(method, path, headers=tus, content=b"abc")
+    if path in ("/upload", "/apiv1/upload"):
+        return client.post(path, files={"files": ("x.txt", b"x", "text/plain")})
+    form = {"name": "x", "password": "x", "username": "root", "item": "folder-1", "label": "x"}
+    return client.request(method, path, data=form)
+
+
+def _refusal(path: str, response: httpx.Response) -> str:
+    """How the route refused the request, in the terms of NO_SESSION (or "csrf")."""
+    body: Any = response.json()
+    if response.status_code == 403 and "CSRF" in str(body.get("error", "")):
+        return "csrf"
+    if response.status_code == 401:
+        return "401"
+    if body.get("_status") == "error" and body.get("response") == NO_TOKEN:
+        return "v2-token"
+    return f"{response.status_code} {body}"
+
+
+def test_every_route_that_changes_something_refuses_a_session_without_its_csrf_token(
+    client: TestClient,
+) -> None:
+    victim = _victim(client)
+    client.cookies.set(SESSION_COOKIE, victim.session, domain=COOKIE_DOMAIN)
+    # The browser has its CSRF cookie; what another site cannot do is send it back as the token.
+    client.cookies.set(CSRF_COOKIE, new_csrf_token(), domain=COOKIE_DOMAIN)
+    routes = _changing_routes(client)
+    assert len(routes) > 40  # every surface was enumerated, not a few
+    wrong = {}
+    for method, route in routes:
+        path = _path(route, victim.params)
+        expected = next((v for k, v in NO_SESSION.items() if path.startswith(k)), "csrf")
+        got = _refusal(path, _send(client, method, path))
+        if got != expected:
+            wrong[f"{method} {route.path}"] = got
+    assert not wrong, wrong
+    # And nothing of the victim's changed.
+    state = state_of(client)
+    assert state.apikeys.list(state.accounts.get("root"))[0].revoked_at is None
+    assert not state.accounts.get("other").is_disabled
+
+
+@pytest.mark.parametrize("allowed", sorted(NO_SESSION))
+def test_the_routes_without_csrf_do_not_take_a_session(client: TestClient, allowed: str) -> None:
+    """The allow-list is earned: with the session cookie and even the right CSRF token, these
+    routes still do not act as the session's user."""
+    victim = _victim(client)
+    token = new_csrf_token()
+    client.cookies.set(SESSION_COOKIE, victim.session, domain=COOKIE_DOMAIN)
+    client.cookies.set(CSRF_COOKIE, token, domain=COOKIE_DOMAIN)
+    client.headers["X-CSRF-Token"] = token
+    for method, route in _changing_routes(client):
+        path = _path(route, victim.params)
+        if path.startswith(allowed):
+            assert _refusal(path, _send(client, method, path)) == NO_SESSION[allowed], path
