@@ -168,3 +168,38 @@ def test_the_routes_without_csrf_do_not_take_a_session(client: TestClient, allow
         path = _path(route, victim.params)
         if path.startswith(allowed):
             assert _refusal(path, _send(client, method, path)) == NO_SESSION[allowed], path
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "Mozilla/5.0"}
+
+
+def _form(page: str) -> tuple[str, str, list[str]]:
+    """The page's form: its method, its action and the names of its fields."""
+    match = re.search(r'<form method="(\w+)"(?: action="([^"]*)")?>(.*?)</form>', page, re.S)
+    assert match is not None, page
+    return match.group(1), match.group(2) or "", re.findall(r'name="([^"]+)"', match.group(3))
+
+
+def test_a_browser_asked_for_a_file_password_posts_it_never_in_the_url(
+    client: TestClient,
+) -> None:
+    """/f/ of a protected file asks a browser with the share page's form, which posts the
+    password (a ``?pw=`` form put it in the address bar, the history and proxies' logs)."""
+    result = upload(client, b"the plans", password="blue whale")
+    public_id = result["share_url"].rsplit("/", 1)[1]
+    for asked in (result["download_url"], result["download_url"] + "?pw=wrong"):
+        page = client.get(asked, headers=BROWSER)
+        assert page.status_code == (401 if "?" not in asked else 403)
+        method, action, fields = _form(page.text)
+        assert (method, action) == ("post", f"/d/{public_id}")
+        assert "pw" not in fields
+        assert "password" in fields
+        assert "the plans" not in page.text
+    unlocked = client.post(
+        f"/d/{public_id}",
+        data={"password": "blue whale", "csrf_token": client.cookies[CSRF_COOKIE]},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert unlocked.status_code == 303
+    assert client.get(f"/d/{public_id}/download").content == b"the plans"
