@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from tests.helpers import api_upload, make_folder, token_of, upload, user_key
+from tests.helpers import api_upload, log_in, make_folder, token_of, upload, user_key
 
 from satchel.core.accounts import NewUser
 from satchel.core.drive.folders import FolderChanges, FolderSharing
@@ -203,3 +203,41 @@ def test_a_browser_asked_for_a_file_password_posts_it_never_in_the_url(
     )
     assert unlocked.status_code == 303
     assert client.get(f"/d/{public_id}/download").content == b"the plans"
+
+
+def test_a_file_password_holds_in_a_folder_shared_by_link(client: TestClient) -> None:
+    """A shared folder opens its files to whoever has the link, but not one that its owner
+    gave a password of its own: that file asks for it there too, and its link in the
+    folder's page is its share page, which asks for it in a form."""
+    log_in(client, "alice")
+    state = state_of(client)
+    alice = state.accounts.get("alice")
+    folder = state.folders.create(
+        alice.id, "Holiday", None, FolderSharing(FolderVisibility.UNLISTED)
+    )
+    fields = {"folder_id": str(folder.id), "is_temp": "false", "public": "true"}
+    plain = client.post(
+        "/upload", files={"files": ("open.txt", b"open", "text/plain")}, data=fields
+    )
+    locked = client.post(
+        "/upload",
+        files={"files": ("locked.txt", b"only with the password", "text/plain")},
+        data={**fields, "password": "blue whale"},
+    )
+    assert plain.status_code == locked.status_code == 200
+    client.cookies.clear()
+    client.headers.pop("X-CSRF-Token")
+    listing = client.get(f"/folder/{folder.share_code}").json()
+    urls = {item["name"]: item["url"] for item in listing["files"]}
+    assert urls["locked.txt"] == locked.json()["share_url"]
+    assert client.get(urls["open.txt"]).content == b"open"
+    path = f"/folder/{folder.share_code}/file/{_drive_id(state, alice.id, 'locked.txt')}"
+    assert client.get(path).status_code == 401
+    assert client.get(path, params={"pw": "wrong"}).status_code == 403
+    assert client.get(path, params={"pw": "blue whale"}).content == b"only with the password"
+
+
+def _drive_id(state: AppState, owner_id: int, name: str) -> int:
+    page = state.listings.search(owner_id, name, 10, None)
+    [found] = [record for record in page.files if record.name == name]
+    return found.id

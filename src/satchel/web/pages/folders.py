@@ -119,7 +119,10 @@ def _listing(state: AppState, folder: Folder, page: Page) -> dict[str, Any]:
                 "name": record.name,
                 "size": record.size,
                 "downloads": state.files.downloads_of(record),
-                "url": state.url(f"/folder/{folder.share_code}/file/{record.id}"),
+                # One with a password of its own: its share page, which asks for it.
+                "url": state.url(f"/d/{record.uuid}")
+                if record.password_hash
+                else state.url(f"/folder/{folder.share_code}/file/{record.id}"),
             }
             for record in page.files
         ],
