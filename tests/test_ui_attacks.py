@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from tests.helpers import api_upload, log_in, make_folder, token_of, upload, user_key
+from tests.helpers import api_upload, log_in, make_folder, path_of, token_of, upload, user_key
 
 from satchel.core.accounts import NewUser
 from satchel.core.drive.folders import FolderChanges, FolderSharing
@@ -241,3 +241,35 @@ def _drive_id(state: AppState, owner_id: int, name: str) -> int:
     page = state.listings.search(owner_id, name, 10, None)
     [found] = [record for record in page.files if record.name == name]
     return found.id
+
+
+def test_signed_values_a_browser_sends_back_are_refused_whatever_their_characters(
+    client: TestClient,
+) -> None:
+    """The file pass, a folder's access cookie and a download's resume tag are checked
+    against a MAC: one with non-ASCII characters is refused as a wrong one is (it raised,
+    a 500, before)."""
+    state = state_of(client)
+    alice = state.accounts.create_user(NewUser("alice", "password-alice"))
+    md5 = hashlib.md5(b"pw", usedforsecurity=False).hexdigest()
+    sharing = FolderSharing(FolderVisibility.UNLISTED, md5)
+    folder = state.folders.create(alice.id, "Locked", None, sharing)
+    shared = upload(client, b"limited", password="pw")
+    limited = upload(client, b"0123456789", max_downloads="2")
+    public_id = shared["share_url"].rsplit("/", 1)[1]
+    mac = "\u00e9" * 64
+    for path, cookie in (
+        (f"/d/{public_id}", f"satchel_file=99999999999.{mac}"),
+        (f"/preview/{public_id}", f"satchel_file=99999999999.{mac}"),
+        (f"/d/{public_id}/download", f"satchel_file=99999999999.{mac}"),
+        (f"/folder/{folder.share_code}", f"satchel_folder={mac}"),
+    ):
+        answer = client.get(path, headers={"Cookie": cookie.encode()})
+        assert answer.status_code == 401, (path, answer.text)
+    limited_id = limited["share_url"].rsplit("/", 1)[1]
+    tag = f'"{limited_id}.1.99999999999.{mac[:32]}"'
+    resumed = client.get(
+        path_of(limited["download_url"]),
+        headers={"Range": "bytes=5-", "If-Range": tag.encode()},
+    )
+    assert resumed.status_code in (200, 206), resumed.text
