@@ -273,3 +273,30 @@ def test_signed_values_a_browser_sends_back_are_refused_whatever_their_character
         headers={"Range": "bytes=5-", "If-Range": tag.encode()},
     )
     assert resumed.status_code in (200, 206), resumed.text
+
+
+def test_the_stats_page_of_a_protected_file_asks_for_its_password_in_a_post(
+    client: TestClient,
+) -> None:
+    """/stats/ asked a browser with a ``?pw=`` form too: it now asks with the share page's
+    form, whose file pass opens the stats page after it."""
+    result = upload(client, b"the plans", "plans.txt", password="blue whale")
+    public_id = result["share_url"].rsplit("/", 1)[1]
+    stats = f"/stats/{public_id}"
+    page = client.get(stats, headers=BROWSER)
+    assert page.status_code == 401
+    method, action, fields = _form(page.text)
+    assert (method, action) == ("post", f"/d/{public_id}")
+    assert "pw" not in fields
+    assert "plans.txt" not in page.text
+    unlocked = client.post(
+        action,
+        data={"password": "blue whale", "next": "stats", "csrf_token": client.cookies[CSRF_COOKIE]},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert unlocked.status_code == 303
+    assert unlocked.headers["location"] == stats
+    shown = client.get(stats, headers=BROWSER)
+    assert shown.status_code == 200
+    assert "plans.txt" in shown.text

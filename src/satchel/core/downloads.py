@@ -229,13 +229,16 @@ class DownloadService:
 
     # -- what links show --------------------------------------------------------------
 
-    def stats(self, public_id: str, actor: Actor, password: str | None) -> StoredFile:
+    def stats(
+        self, public_id: str, actor: Actor, password: str | None, file_pass: str | None = None
+    ) -> StoredFile:
         """What the stats page shows, under the same rules as the download: a private or
-        password-protected file tells nothing to whoever may not download it."""
+        password-protected file tells nothing to whoever may not download it (or has no
+        pass from its share page)."""
         record = self.files.lookup(public_id)
         if not is_live(record, self.clock()) or used_up(record):
             raise NotFound()
-        self.access.check_file(record, actor, password)
+        self.access.check_file(record, actor, password, file_pass=file_pass)
         return record
 
     def shared(self, public_id: str, actor: Actor, file_pass: str | None) -> StoredFile:
