@@ -224,7 +224,12 @@ def test_a_file_password_holds_in_a_folder_shared_by_link(client: TestClient) ->
         files={"files": ("locked.txt", b"only with the password", "text/plain")},
         data={**fields, "password": "blue whale"},
     )
-    assert plain.status_code == locked.status_code == 200
+    private = client.post(
+        "/upload",
+        files={"files": ("private.txt", b"private, with a password", "text/plain")},
+        data={**fields, "password": "blue whale", "public": "false"},
+    )
+    assert plain.status_code == locked.status_code == private.status_code == 200
     client.cookies.clear()
     client.headers.pop("X-CSRF-Token")
     listing = client.get(f"/folder/{folder.share_code}").json()
@@ -235,6 +240,14 @@ def test_a_file_password_holds_in_a_folder_shared_by_link(client: TestClient) ->
     assert client.get(path).status_code == 401
     assert client.get(path, params={"pw": "wrong"}).status_code == 403
     assert client.get(path, params={"pw": "blue whale"}).content == b"only with the password"
+    # A private one has no share page: the folder's download asks for the password itself.
+    assert urls["private.txt"].startswith(f"http://testserver/folder/{folder.share_code}/file/")
+    asked = client.get(path_of(urls["private.txt"]), headers=BROWSER)
+    assert asked.status_code == 401
+    assert 'name="pw"' in asked.text
+    assert "private, with" not in asked.text
+    opened = client.get(path_of(urls["private.txt"]), params={"pw": "blue whale"})
+    assert opened.content == b"private, with a password"
 
 
 def _drive_id(state: AppState, owner_id: int, name: str) -> int:
