@@ -313,3 +313,27 @@ def test_the_stats_page_of_a_protected_file_asks_for_its_password_in_a_post(
     shown = client.get(stats, headers=BROWSER)
     assert shown.status_code == 200
     assert "plans.txt" in shown.text
+
+
+def test_a_file_pass_is_refused_once_expired_or_with_its_time_changed(
+    client: TestClient,
+) -> None:
+    """The pass a right password gives lasts FILE_PASS_LIFETIME: one signed for a time gone is
+    refused, and so is a pass whose time was moved later (the MAC covers it)."""
+    result = upload(client, b"the plans", password="blue whale")
+    public_id = result["share_url"].rsplit("/", 1)[1]
+    page = f"/d/{public_id}"
+    client.get(page, headers=BROWSER)
+    client.post(page, data={"password": "blue whale", "csrf_token": client.cookies[CSRF_COOKIE]})
+    value = client.cookies.get("satchel_file", path=page)
+    assert value is not None
+    until, _, mac = value.partition(".")
+    state = state_of(client)
+    record = state.files.lookup(public_id)
+    claim_of = lambda at: f"{record.uuid}:{record.password_hash}:None:{at}".encode()  # noqa: E731
+    assert state.keys.sign(b"file-pass", claim_of(until)) == mac  # the claim, as core.access has it
+    claim = claim_of(int(until) - 7200)
+    expired = f"{int(until) - 7200}.{state.keys.sign(b'file-pass', claim)}"
+    for sent, status in ((value, 200), (f"{int(until) + 86400}.{mac}", 401), (expired, 401)):
+        client.cookies.clear()
+        assert client.get(page, headers={"Cookie": f"satchel_file={sent}"}).status_code == status
