@@ -4,7 +4,8 @@
   folder a file is in, asked of everyone else; wrong passwords counted (core.guesses);
 - a grant: an /api/v2 download token lets its URL fetch the file as its owner would;
 - a folder shared by link: open for anyone (unlisted or public), for its owner when private,
-  and, with a password, for whoever holds its access cookie;
+  and, with a password, for whoever holds its access cookie; a file in it that has a
+  password of its own still asks for that password;
 - a file's name in a link: only where anyone may open the file;
 - a file pass: after the right password on a file's share page, a signed, short-lived value
   (kept in a cookie) stands in for the password, so it never has to travel in a URL.
@@ -68,6 +69,15 @@ class AccessRules:
             if not password:
                 raise PasswordRequired()
             self.check_password(record.password_hash, password, f"file:{record.id}", actor)
+
+    def check_own_password(self, record: StoredFile, actor: Actor, password: str | None) -> None:
+        """The password the owner gave this one file, asked even where its folder's sharing
+        lets the file in (a folder shared by link)."""
+        if record.password_hash is None or actor.user_id == record.owner_id:
+            return
+        if not password:
+            raise PasswordRequired("This file has a password of its own")
+        self.check_password(record.password_hash, password, f"file:{record.id}", actor)
 
     def _folder_of(self, record: StoredFile) -> Folder | None:
         if record.folder_id is None:

@@ -124,7 +124,8 @@ class DownloadService:
         self, code: str, file_id: int, asked: DownloadRequest, cookie: str | None
     ) -> DownloadPlan:
         """A file directly in a shared folder, for whoever may open the folder: the folder's
-        sharing is what its owner chose, so the file's own visibility is not asked again."""
+        sharing is what its owner chose, so the file's own visibility is not asked again;
+        a password of its own is."""
         folder = self.access.shared_folder(code, asked.actor)
         if not self.access.may_open(folder, asked.actor, cookie):
             raise PasswordRequired("This folder needs its password")
@@ -134,6 +135,7 @@ class DownloadService:
             raise FileNotFound()
         if record.is_temp:
             raise FileNotFound()
+        self.access.check_own_password(record, asked.actor, asked.password)
         return self._counted(self.servable(record), asked.byte_range, asked.counts)
 
     def plan_managed(self, token: str, actor: Actor) -> DownloadPlan:
@@ -227,13 +229,16 @@ class DownloadService:
 
     # -- what links show --------------------------------------------------------------
 
-    def stats(self, public_id: str, actor: Actor, password: str | None) -> StoredFile:
+    def stats(
+        self, public_id: str, actor: Actor, password: str | None, file_pass: str | None = None
+    ) -> StoredFile:
         """What the stats page shows, under the same rules as the download: a private or
-        password-protected file tells nothing to whoever may not download it."""
+        password-protected file tells nothing to whoever may not download it (or has no
+        pass from its share page)."""
         record = self.files.lookup(public_id)
         if not is_live(record, self.clock()) or used_up(record):
             raise NotFound()
-        self.access.check_file(record, actor, password)
+        self.access.check_file(record, actor, password, file_pass=file_pass)
         return record
 
     def shared(self, public_id: str, actor: Actor, file_pass: str | None) -> StoredFile:

@@ -98,12 +98,14 @@ class MasterKeys:
 
     def verify(self, purpose: bytes, message: bytes, mac: str, length: int = 64) -> bool:
         """Whether ``mac`` is (the first ``length`` hex digits of) ``sign(purpose, message)``
-        under any key of the ring."""
+        under any key of the ring. ``mac`` comes from a client: any characters at all (as
+        bytes, which compare_digest takes whatever they are)."""
         ring = self._ring or self.for_wrapping()
+        given = mac.encode(errors="replace")
         found = False
         for key_id in ring.fingerprints:
             expected = hmac.new(ring.derived(key_id, purpose), message, hashlib.sha256)
-            found |= hmac.compare_digest(expected.hexdigest()[:length], mac)
+            found |= hmac.compare_digest(expected.hexdigest()[:length].encode(), given)
         return found
 
     # -- loading --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from satchel.core.ids import is_uuid4
 from satchel.errors import NotFound, PasswordRequired, WrongPassword
 from satchel.web.account.forms import form_page
 from satchel.web.http import wants_html
+from satchel.web.pages.share import PASS_COOKIE
 from satchel.web.public.views import iso
 from satchel.web.state import AppState
 from satchel.web.templates import render
@@ -26,13 +27,22 @@ async def stats(request: Request) -> Response:
     actor = await state.actor(request)
     await state.limiter.hit("download", actor)
     password = request.query_params.get("pw")
+    file_pass = request.cookies.get(PASS_COOKIE)
     try:
-        record = await asyncio.to_thread(state.downloads.stats, public_id, actor, password)
+        record = await asyncio.to_thread(
+            state.downloads.stats, public_id, actor, password, file_pass
+        )
     except (PasswordRequired, WrongPassword) as exc:
         if not wants_html(request):
             raise
+        # The share page's form, which posts the password (a ?pw= form put it in the URL).
         wrong = isinstance(exc, WrongPassword)
-        return render(request, "password.html", {"wrong": wrong}, 403 if wrong else 401)
+        context = {
+            "action": f"/d/{public_id}",
+            "next": True,
+            "error": exc.detail if wrong else None,
+        }
+        return form_page(request, "share_password.html", context, 403 if wrong else 401)
     facts = {
         "name": record.name,
         "size": record.size,

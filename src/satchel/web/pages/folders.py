@@ -83,11 +83,15 @@ async def download(request: Request) -> Response:
     cookie = request.cookies.get(ACCESS_COOKIE)
     try:
         plan = await asyncio.to_thread(state.downloads.plan_shared, code, file_id, asked, cookie)
-    except PasswordRequired:
-        if wants_html(request):
-            folder = await asyncio.to_thread(state.access.shared_folder, code, actor)
+    except (PasswordRequired, WrongPassword) as exc:
+        if not wants_html(request):
+            raise
+        folder = await asyncio.to_thread(state.access.shared_folder, code, actor)
+        if not state.access.may_open(folder, actor, cookie):
             return see_other(folder_path(folder))
-        raise
+        # The file's own password, for a private file that has no share page to post it to.
+        wrong = isinstance(exc, WrongPassword)
+        return render(request, "password.html", {"wrong": wrong}, 403 if wrong else 401)
     return await respond(request, state, plan)
 
 
@@ -120,7 +124,10 @@ def _listing(state: AppState, folder: Folder, page: Page) -> dict[str, Any]:
                 "name": record.name,
                 "size": record.size,
                 "downloads": state.files.downloads_of(record),
-                "url": state.url(f"/folder/{folder.share_code}/file/{record.id}"),
+                # A public one with a password of its own: its share page, which asks for it.
+                "url": state.url(f"/d/{record.uuid}")
+                if record.password_hash and record.is_public
+                else state.url(f"/folder/{folder.share_code}/file/{record.id}"),
             }
             for record in page.files
         ],

@@ -160,21 +160,22 @@ async def unlock(request: Request) -> Response:
     try:
         _, file_pass = await asyncio.to_thread(state.downloads.unlock, public_id, actor, password)
     except (WrongPassword, PasswordRequired, RateLimited) as exc:
-        context = {"action": f"/d/{public_id}"}
+        context = {"action": f"/d/{public_id}", "next": fields.get("next") == "stats"}
         if isinstance(exc, PasswordRequired):
             exc = WrongPassword()
         return form_failure(request, "share_password.html", context, exc)
-    response: Response = (
-        see_other(f"/d/{public_id}") if wants_html(request) else JSONResponse({"success": True})
-    )
+    # The stats page's form comes back to it (a fixed path: never a redirect elsewhere).
+    back = f"/stats/{public_id}" if fields.get("next") == "stats" else f"/d/{public_id}"
+    response: Response = see_other(back) if wants_html(request) else JSONResponse({"success": True})
     if file_pass is not None:
         _set_pass(response, state, public_id, file_pass)
     return response
 
 
 def _set_pass(response: Response, state: AppState, public_id: str, file_pass: str) -> None:
-    """One cookie per path the pass opens: the page (and its download) and the preview."""
-    for path in (f"/d/{public_id}", f"/preview/{public_id}"):
+    """One cookie per path the pass opens: the page (and its download), the preview and
+    the stats page."""
+    for path in (f"/d/{public_id}", f"/preview/{public_id}", f"/stats/{public_id}"):
         response.set_cookie(
             PASS_COOKIE,
             file_pass,

@@ -16,10 +16,10 @@ from satchel.core.ids import is_uuid4
 from satchel.crypto.atrest import DEFAULT_CHUNK_SIZE
 from satchel.db.models import StoredFile
 from satchel.errors import NotFound, PasswordRequired, WrongPassword
+from satchel.web.account.forms import form_page
 from satchel.web.http import content_disposition, is_cli_client, parse_range, wants_html
 from satchel.web.public.views import decimal_bytes, download_url
 from satchel.web.state import AppState
-from satchel.web.templates import render
 
 # Bodies up to this size are read in the same worker-thread hop as the lookup.
 INLINE_BYTES = 1 << 20
@@ -88,12 +88,8 @@ async def _serve(request: Request, public_id: str) -> Response:
             plan, body = _plan_and_read(state, target, asked)
         else:
             plan, body = await asyncio.to_thread(_plan_and_read, state, target, asked)
-    except PasswordRequired as exc:
-        return _password_prompt(request, exc)
-    except WrongPassword:
-        if wants_html(request):
-            return render(request, "password.html", {"wrong": True}, 403)
-        raise
+    except (PasswordRequired, WrongPassword) as exc:
+        return _password_prompt(request, public_id, exc)
     if body is not None:
         return Response(body, status_code=206 if plan.partial else 200, headers=_headers(plan))
     return await respond(request, state, plan)
@@ -118,10 +114,16 @@ def _plan_and_read(
     return plan, None
 
 
-def _password_prompt(request: Request, exc: PasswordRequired) -> Response:
-    if wants_html(request):
-        return render(request, "password.html", {"wrong": False}, 401)
-    raise exc
+def _password_prompt(
+    request: Request, public_id: str, exc: PasswordRequired | WrongPassword
+) -> Response:
+    """A browser gets the share page's password form: it posts the password, which a form
+    sent as ``?pw=`` would put in the address bar, the history and proxies' logs."""
+    if not wants_html(request):
+        raise exc
+    wrong = isinstance(exc, WrongPassword)
+    context = {"action": f"/d/{public_id}", "error": exc.detail if wrong else None}
+    return form_page(request, "share_password.html", context, 403 if wrong else 401)
 
 
 async def respond(request: Request, state: AppState, plan: DownloadPlan) -> Response:

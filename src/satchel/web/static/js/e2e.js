@@ -547,9 +547,11 @@ export async function streamToBlob(stream, type = "application/octet-stream") {
   return new Blob(parts, { type });
 }
 
-/** A file name from the metadata (untrusted) that is safe to save under. */
+/** A file name from the metadata (untrusted) that is safe to save under and to show: as the
+ * server's names are (core.names), without control and format characters, whose
+ * bidirectional overrides would make "a\u202etxt.exe" read as "aexe.txt". */
 export function safeName(name) {
-  const base = String(name).split(/[/\\]/).pop().replace(/[\u0000-\u001f\u007f]/g, "")
+  const base = String(name).split(/[/\\]/).pop().replace(/[\p{Cc}\p{Cf}]/gu, "")
     .trim().replace(/^\.+/, "");
   return base || "download";
 }

@@ -131,7 +131,7 @@ export async function saveWithBlob(given = secret()) {
   }
   const opened = await openEncrypted(response.body);
   const meta = await opened.unlock(given);
-  title.textContent = meta.name || "End-to-end encrypted file";
+  title.textContent = safeName(meta.name);
   const parts = [];
   let done = 0;
   const reader = opened.stream().getReader();

@@ -49,12 +49,13 @@ async function save(job) {
     }
     const opened = await openEncrypted(encrypted.body);
     const meta = await unlock(opened, job);
-    job.port.postMessage({ type: "start", name: meta.name, size: meta.size });
+    const name = safeName(meta.name);
+    job.port.postMessage({ type: "start", name, size: meta.size });
     const body = reporting(opened.stream(), job.port, meta.size);
     return new Response(body, {
       headers: {
         "Content-Type": "application/octet-stream",
-        "Content-Disposition": disposition(safeName(meta.name)),
+        "Content-Disposition": disposition(name),
         "Content-Length": String(meta.size),
         "X-Content-Type-Options": "nosniff",
       },
