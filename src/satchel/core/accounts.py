@@ -104,7 +104,8 @@ class AccountService:
         if user is None:
             verify_password(_dummy_hash(), password)
             self.guesses.failed(*scopes)
-            self._login_failed(username, ip, "no such user")
+            # Not the name typed: people type their password into the name field.
+            self._login_failed("(no such user)", ip, "no such user")
             return None
         if not verify_password(user.password_hash, password):
             self.guesses.failed(*scopes)
