@@ -27,8 +27,11 @@ from satchel.web.app import create_app
 
 PG_URL = os.environ.get("SATCHEL_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-# SATCHEL_TEST_STORAGE=s3: the `settings` and `live_server` fixtures store blobs in SeaweedFS.
+# SATCHEL_TEST_STORAGE=s3: the `settings` and `live_server` fixtures run on the scale-out
+# engines: blobs in SeaweedFS, and (with SATCHEL_TEST_REDIS_URL) rate limits and upload slots
+# in Redis (`make test-scale`).
 TEST_STORAGE = os.environ.get("SATCHEL_TEST_STORAGE", "local")
+TEST_REDIS_URL = os.environ.get("SATCHEL_TEST_REDIS_URL", "")
 TABLES = (
     "files",
     "folders",
@@ -141,10 +144,12 @@ def s3_settings(request: pytest.FixtureRequest) -> dict[str, str]:
         return {}
     server: SeaweedFS = request.getfixturevalue("seaweedfs")
     bucket: str = request.getfixturevalue("s3_bucket")
+    shared = {"redis_url": TEST_REDIS_URL} if TEST_REDIS_URL else {}
     return {
         "storage": f"s3:{bucket}/{uuid.uuid4().hex[:12]}",
         "s3_endpoint": server.endpoint,
         "s3_region": server.env["SATCHEL_S3_REGION"],
+        **shared,
     }
 
 

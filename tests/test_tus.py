@@ -698,15 +698,27 @@ def test_no_plaintext_of_an_unfinished_upload_on_disk(
     path = new_upload(client, len(data) + 10_000, filename="marked.txt")
     send_in_pieces(client, path, data, (123_457, MiB))
     assert offset_of(client, path) == len(data)
-    # The data folder and, on SQLite, the database beside it.
-    root = Path(settings.data_dir).parent
     scanned = 0
-    for file in root.rglob("*"):
-        if file.is_file():
-            scanned += 1
-            assert MARKER not in file.read_bytes(), f"plaintext found in {file}"
+    for name, body in stored_bytes(settings):
+        scanned += 1
+        assert MARKER not in body, f"plaintext found in {name}"
     assert scanned
     assert staged_size(client, path)
+
+
+def stored_bytes(settings: Settings) -> Iterator[tuple[str, bytes]]:
+    """Everything Satchel wrote: the data folder and, on SQLite, the database beside it; on
+    S3 the bucket's objects under the store's prefix as well."""
+    for file in Path(settings.data_dir).parent.rglob("*"):
+        if file.is_file():
+            yield str(file), file.read_bytes()
+    if settings.storage.startswith("s3:"):
+        import boto3
+
+        bucket, _, prefix = settings.storage.removeprefix("s3:").partition("/")
+        s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name=settings.s3_region)
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+            yield item["Key"], s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
 
 
 # -- a connection cut mid-body, against a real server -----------------------------------------
