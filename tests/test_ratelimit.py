@@ -87,3 +87,11 @@ def test_limits_shared_through_redis(settings: Settings) -> None:
         path = "/" + result["download_url"].split("/", 3)[3]
         statuses = [client.get(path).status_code for client in (first, second, first, second)]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_qr_codes_count_against_the_download_limit(settings: Settings) -> None:
+    with limited_client(settings, download="2/minute:100/minute") as client:
+        url = settings.public_url + "/d/x"
+        for _ in range(2):
+            assert client.get("/qr.svg", params={"url": url}).status_code == 200
+        assert client.get("/qr.svg", params={"url": url}).status_code == 429

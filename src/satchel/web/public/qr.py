@@ -32,6 +32,7 @@ def qr_code(url: str) -> bytes:
 
 async def qr_svg(request: Request) -> Response:
     state: AppState = request.app.state.satchel
+    await state.limiter.hit("download", await state.actor(request))  # drawing costs a little
     url = request.query_params.get("url", "")
     own = state.url("/")
     if len(url) > MAX_URL or not url.startswith(own) or "#" in url:
