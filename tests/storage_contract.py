@@ -39,6 +39,15 @@ class BlobStoreContract:
         assert b"".join(store.read_range(KEY)) == b"hello world"
         assert store.stat(KEY).size == 11
 
+    def test_copy_is_a_blob_of_its_own(self, store: BlobStore) -> None:
+        data = os.urandom(3 * PIECE_SIZE + 17)
+        store.put("c" * 16 + "source", [data])
+        store.copy("c" * 16 + "source", "c" * 16 + "target")
+        store.delete("c" * 16 + "source")
+        assert b"".join(store.read_range("c" * 16 + "target")) == data
+        with pytest.raises(FileNotFoundError):
+            store.copy("c" * 16 + "missing", "c" * 16 + "other")
+
     def test_put_takes_any_buffer(self, store: BlobStore) -> None:
         store.put(KEY, [b"ab", bytearray(b"cd"), memoryview(b"xefx")[1:3], b""])
         assert b"".join(store.read_range(KEY)) == b"abcdef"

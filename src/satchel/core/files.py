@@ -13,10 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from satchel.config import Settings
 from satchel.core.actors import Actor
 from satchel.core.audit import Event, record
-from satchel.core.bundles import IngestedBlob, store_stream
+from satchel.core.bundles import IngestedBlob
 from satchel.core.counters import DownloadCounter
 from satchel.core.expiry import expiry_time
-from satchel.core.ids import hash_token, new_manage_token, new_public_id, new_short_code
+from satchel.core.ids import (
+    hash_token,
+    new_blob_key,
+    new_manage_token,
+    new_public_id,
+    new_short_code,
+)
 from satchel.core.keyring import MasterKeys
 from satchel.core.options import ManageChanges, UploadOptions
 from satchel.core.passwords import hash_password
@@ -187,9 +193,20 @@ class FileService:
         return decrypt_range(self.store, record.blob_key, data_key, record.size, start, end)
 
     def copy_blob(self, record: StoredFile) -> IngestedBlob:
-        """``record``'s plaintext streamed through a new data key into a blob of its own."""
-        return store_stream(
-            self.store, self.read(record, 0, record.size), record.name, record.content_type
+        """A blob of its own with ``record``'s bytes, copied by the store (on S3 a server-side
+        copy: no byte passes through Satchel). The sealed bytes are copied as they are, so the
+        copy has the same data key, which its own row wraps again; deleting either file leaves
+        the other whole."""
+        key = new_blob_key()
+        self.store.copy(record.blob_key, key)
+        return IngestedBlob(
+            blob_key=key,
+            data_key=self.keys.unwrap(record.wrapped_key),
+            size=record.size,
+            name=record.name,
+            content_type=record.content_type,
+            file_count=1,
+            file_names=[record.name],
         )
 
     # -- management by token --------------------------------------------------------------

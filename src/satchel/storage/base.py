@@ -96,6 +96,11 @@ class BlobStore(ABC):
                 writer.write(chunk)
             writer.commit()
 
+    def copy(self, source: str, target: str) -> None:
+        """The blob ``source`` byte for byte under ``target`` as well, committed (streamed
+        through this process here; a backend that can copy in place does)."""
+        self.put(target, self.read_range(source))
+
     @abstractmethod
     def read_range(
         self, key: str, start: int = 0, end: int | None = None, piece_size: int = PIECE_SIZE
