@@ -224,7 +224,7 @@ def _table(satchel: Results, copyparty: Results, targets: list[Target], scale: R
     return table
 
 
-_COUNTS = {"errors", "non_2xx_3xx", "socket_errors"}
+_COUNTS = {"errors", "non_2xx_3xx", "socket_errors", "byte_exact"}  # no ratio of these
 
 
 def _target_cell(target: Target | None) -> str:
