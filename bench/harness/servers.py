@@ -301,6 +301,12 @@ def _seaweedfs() -> Any:
     return s3
 
 
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message (SQLAlchemy wraps it in a paragraph of its own)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 class SatchelS3PG(Satchel):
     """Satchel's scale-out configuration: blobs in S3 (SeaweedFS on loopback), rows in PostgreSQL.
 
@@ -330,7 +336,7 @@ class SatchelS3PG(Satchel):
         except Exception as exc:  # any failure to connect: the message is what to show
             raise ServerUnavailable(
                 f"PostgreSQL at {self._shown(self.admin_url)} does not answer "
-                f"({type(exc).__name__}: {str(exc).strip()[:300]}); "
+                f"({_first_line(exc)}); "
                 "set SATCHEL_BENCH_DATABASE_URL to a server where a database can be created"
             ) from exc
 
