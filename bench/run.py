@@ -3,7 +3,9 @@
 Measures a 1 GiB multipart upload and its download (MB/s, server CPU seconds, peak RSS), 200
 uploads of 64 KiB at concurrency 16 (ab) and 4 KiB downloads for 10 s over 64 connections
 (wrk); prints a table with the ratio Satchel/copyparty and the targets, and writes every figure
-to bench/results/<UTC time>.json. See bench/README.md.
+to bench/results/<UTC time>.json. Satchel runs twice: its single-machine default (satchel) and
+its scale-out configuration, blobs in S3 (SeaweedFS) and rows in PostgreSQL (satchel-s3pg),
+whose every figure is also shown as a ratio to the default. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from typing import Any
 
 from harness.clients import tool_version
 from harness.data import GIB, KIB, random_file
-from harness.report import evaluate, print_report, targets_json
-from harness.servers import BENCH, ROOT, Copyparty, Satchel, Server
+from harness.report import evaluate, print_report, ratios, targets_json
+from harness.servers import BENCH, ROOT, Copyparty, Satchel, SatchelS3PG, Server
 from harness.session import run_all, servers_up, summarize
 from harness.steps import Step, big_transfer, huge_upload, small_downloads, small_uploads
 from harness.tus import tus_resume, tus_upload
@@ -35,7 +37,11 @@ RESULTS = BENCH / "results"
 LOGS = WORK / "logs"
 TOOLS = {"curl": "curl", "ab": "apache2-utils", "wrk": "wrk"}
 VERSION_FLAGS = {"curl": "--version", "ab": "-V", "wrk": "-v"}
-SERVERS: dict[str, type[Server]] = {"satchel": Satchel, "copyparty": Copyparty}
+SERVERS: dict[str, type[Server]] = {
+    "satchel": Satchel,
+    "satchel-s3pg": SatchelS3PG,
+    "copyparty": Copyparty,
+}
 # The default limit of a guest upload (1 GiB) would refuse the 2 GiB tus and 5 GiB files.
 HUGE_SETTINGS = {"SATCHEL_GUEST_MAX_UPLOAD_SIZE": "6GiB"}
 
@@ -44,7 +50,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Satchel vs copyparty on loopback (see bench/README.md)"
     )
-    parser.add_argument("--only", choices=sorted(SERVERS), help="measure one server only")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(SERVERS),
+        metavar="NAME",
+        help=f"measure these servers only ({', '.join(SERVERS)})",
+    )
     parser.add_argument("--skip-big", action="store_true", help="skip the 1 GiB transfers")
     parser.add_argument(
         "--huge", action="store_true", help="also upload 5 GiB to Satchel (is its RSS flat?)"
@@ -80,7 +92,7 @@ def ensure_tools(names: list[str]) -> None:
         print(f"bench/setup.sh failed (exit {result.returncode}): the tests needing it are skipped")
 
 
-def test_files(args: argparse.Namespace) -> dict[str, Path]:
+def test_files(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
     WORK.mkdir(exist_ok=True)
     files = {
         "small64k": random_file(WORK / "small64k.bin", 64 * KIB),
@@ -88,9 +100,10 @@ def test_files(args: argparse.Namespace) -> dict[str, Path]:
     }
     if not args.skip_big:
         files["big"] = random_file(WORK / "big.bin", GIB)
-    if args.huge and args.only != "copyparty":
+    satchel = any(SERVERS[name].family == "satchel" for name in names)
+    if args.huge and satchel:
         files["huge"] = random_file(WORK / "huge.bin", 5 * GIB)
-    if not args.skip_big and args.only != "copyparty":
+    if not args.skip_big and satchel:
         files["tus2g"] = random_file(WORK / "tus2g.bin", 2 * GIB)
     return files
 
@@ -164,14 +177,14 @@ def write_record(record: dict[str, Any]) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = [args.only] if args.only else list(SERVERS)
+    names = [name for name in SERVERS if name in args.only] if args.only else list(SERVERS)
     ensure_tools(names)
     if not shutil.which("curl"):
         print("curl is missing and bench/setup.sh could not install it: nothing to measure")
         return 1
     if os.getloadavg()[0] > 0.5:
         print(f"note: load average {os.getloadavg()[0]:.2f}: other work on the machine skews this")
-    files = test_files(args)
+    files = test_files(args, names)
     record: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -182,15 +195,20 @@ def run(args: argparse.Namespace) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="run-", dir=WORK) as tmp:
         kinds = [SERVERS[name] for name in names]
-        extra = {"satchel": HUGE_SETTINGS} if "huge" in files or "tus2g" in files else {}
+        big = "huge" in files or "tus2g" in files
+        extra = {name: HUGE_SETTINGS for name in names if big and SERVERS[name].family == "satchel"}
         with servers_up(kinds, Path(tmp), LOGS, record["servers"], extra) as servers:
             runs = run_all(servers, plan(files, Path(tmp)), args.repeat)
     satchel, copyparty = summarize(runs.get("satchel", {})), summarize(runs.get("copyparty", {}))
+    scale = summarize(runs.get("satchel-s3pg", {}))
     targets = evaluate(satchel, copyparty)
     record["copyparty_version"] = record["servers"].get("copyparty", {}).get("version")
     record.update(satchel=satchel, copyparty=copyparty, targets=targets_json(targets), runs=runs)
+    record["satchel-s3pg"] = scale
+    # Every figure of the scale-out configuration divided by the default's (satchel).
+    record["ratios_s3pg_to_satchel"] = ratios(scale, satchel)
     print()
-    print_report(satchel, copyparty, targets, record["servers"])
+    print_report(satchel, copyparty, targets, record["servers"], scale)
     print(f"\nwritten {write_record(record).relative_to(ROOT)}")
     return 0
 

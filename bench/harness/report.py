@@ -116,6 +116,16 @@ def ratio(satchel: Results, copyparty: Results, test: str, key: str) -> float | 
     return mine / theirs if mine is not None and theirs else None
 
 
+def ratios(mine: Results, theirs: Results) -> dict[str, dict[str, float]]:
+    """Every figure of the table that both have, `mine` / `theirs` (counts excepted)."""
+    found: dict[str, dict[str, float]] = {}
+    for test, key, _ in ROWS:
+        value = ratio(mine, theirs, test, key) if key not in _COUNTS else None
+        if value is not None:
+            found.setdefault(test, {})[key] = round(value, 4)
+    return found
+
+
 def evaluate(satchel: Results, copyparty: Results) -> list[Target]:
     """Every target; one whose Satchel test failed (in any repeat) fails, with the reason."""
     targets = [_ratio_target(satchel, copyparty, *spec) for spec in RATIO_TARGETS]
@@ -164,10 +174,15 @@ def targets_json(targets: list[Target]) -> list[dict[str, Any]]:
 
 
 def print_report(
-    satchel: Results, copyparty: Results, targets: list[Target], servers: dict[str, Any]
+    satchel: Results,
+    copyparty: Results,
+    targets: list[Target],
+    servers: dict[str, Any],
+    scale: Results | None = None,
 ) -> None:
+    """The table; `scale`: the figures of Satchel on S3 + PostgreSQL, beside the default's."""
     console = Console()
-    console.print(_table(satchel, copyparty, targets))
+    console.print(_table(satchel, copyparty, targets, scale or {}))
     for target in targets:
         style = {"PASS": "green", "FAIL": "bold red", "N/A": "yellow"}[target.verdict]
         value = "-" if target.value is None else show(target.value)
@@ -177,34 +192,39 @@ def print_report(
     for name, info in servers.items():
         if "error" in info:
             console.print(f"WARN  {name}: {info['error']}", style="bold yellow", highlight=False)
-    for warning in warnings(satchel, copyparty):
+    for warning in warnings(satchel, copyparty, scale or {}):
         console.print(f"WARN  {warning}", style="yellow", highlight=False)
     verdicts = [target.verdict for target in targets]
     counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("PASS", "FAIL", "N/A"))
     console.print(f"targets: {counts}", style="bold", highlight=False)
 
 
-def _table(satchel: Results, copyparty: Results, targets: list[Target]) -> Table:
+def _table(satchel: Results, copyparty: Results, targets: list[Target], scale: Results) -> Table:
     table = Table(title="Satchel vs copyparty (loopback, same clients, same run)")
     table.add_column("figure")
-    for column in ("Satchel", "copyparty", "ratio S/c", "target"):
+    columns = ["Satchel", "copyparty", "ratio S/c", "target"]
+    columns += ["Satchel S3+PG", "ratio S3PG/S"] if scale else []
+    for column in columns:
         table.add_column(column, justify="right")
     by_name = {target.name: target for target in targets}
     for test, title in TESTS.items():
-        if test not in satchel and test not in copyparty:
+        if test not in satchel and test not in copyparty and test not in scale:
             continue
         table.add_row(f"[bold]{title}[/]")
         for key, label in ((key, label) for row_test, key, label in ROWS if row_test == test):
             mine, theirs = satchel.get(test, {}).get(key), copyparty.get(test, {}).get(key)
             shown_ratio = ratio(satchel, copyparty, test, key) if key not in _COUNTS else None
             target = by_name.get(f"{test}_{key}_ratio") or by_name.get(f"{test}_{key}")
-            cells = (show(mine), show(theirs), show(shown_ratio), _target_cell(target))
+            cells = [show(mine), show(theirs), show(shown_ratio), _target_cell(target)]
+            if scale:
+                scaled = ratio(scale, satchel, test, key) if key not in _COUNTS else None
+                cells += [show(scale.get(test, {}).get(key)), show(scaled)]
             table.add_row(f"  {label}", *cells)
         table.add_section()
     return table
 
 
-_COUNTS = {"errors", "non_2xx_3xx", "socket_errors"}
+_COUNTS = {"errors", "non_2xx_3xx", "socket_errors", "byte_exact"}  # no ratio of these
 
 
 def _target_cell(target: Target | None) -> str:
@@ -215,9 +235,10 @@ def _target_cell(target: Target | None) -> str:
     return f"[{colour}]{target.verdict}[/] {sign} {target.limit:g}"
 
 
-def warnings(satchel: Results, copyparty: Results) -> list[str]:
+def warnings(satchel: Results, copyparty: Results, scale: Results | None = None) -> list[str]:
     found = []
-    for name, results in (("Satchel", satchel), ("copyparty", copyparty)):
+    named = (("Satchel", satchel), ("copyparty", copyparty), ("Satchel S3+PG", scale or {}))
+    for name, results in named:
         for test, figures in results.items():
             if "error" in figures:
                 found.append(f"{name}, {TESTS.get(test, test)}: {figures['error']}")

@@ -1,10 +1,11 @@
-"""The two servers under test, each started on loopback in a fresh data folder and stopped by PID."""
+"""The servers under test, each started on loopback in a fresh data folder and stopped by PID."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from harness.procfs import tree_pids
 
@@ -40,6 +41,7 @@ class Server(ABC):
     """One server process (and the workers it forks) in a data folder of its own."""
 
     name: ClassVar[str]
+    family: ClassVar[str]  # the steps meant for one kind of server: "satchel" or "copyparty"
 
     def __init__(self, workdir: Path, log_path: Path, extra_env: dict[str, str] | None = None):
         self.extra_env = extra_env or {}  # settings a test needs on top of the defaults
@@ -167,6 +169,7 @@ def _run_quietly(argv: list[str], timeout: float = 60) -> subprocess.CompletedPr
 
 class Satchel(Server):
     name = "satchel"
+    family = "satchel"
 
     def executable(self) -> Path:
         beside = Path(sys.executable).with_name("satchel")
@@ -234,6 +237,7 @@ class Satchel(Server):
 
 class Copyparty(Server):
     name = "copyparty"
+    family = "copyparty"
     executable = BENCH_ENV / "bin" / "copyparty"
 
     def check(self) -> None:
@@ -282,3 +286,118 @@ class Copyparty(Server):
             return "unknown"
         words = first.split()
         return words[1].lstrip("v") if len(words) > 1 else "unknown"
+
+
+# Where SatchelS3PG creates (and at the end drops) the database of its run.
+DEFAULT_ADMIN_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _seaweedfs() -> Any:
+    """tests/s3.py: SeaweedFS (`weed mini`) on free loopback ports, as the test suite runs it."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from tests import s3
+
+    return s3
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message (SQLAlchemy wraps it in a paragraph of its own)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+class SatchelS3PG(Satchel):
+    """Satchel's scale-out configuration: blobs in S3 (SeaweedFS on loopback), rows in PostgreSQL.
+
+    Its start starts SeaweedFS with a new bucket and creates a new database; its stop stops
+    both and drops the database. The server's figures (CPU, memory) are Satchel's process tree
+    alone: SeaweedFS and PostgreSQL are not counted.
+    """
+
+    name = "satchel-s3pg"
+
+    def __init__(self, workdir: Path, log_path: Path, extra_env: dict[str, str] | None = None):
+        super().__init__(workdir, log_path, extra_env)
+        self.admin_url = os.environ.get("SATCHEL_BENCH_DATABASE_URL", DEFAULT_ADMIN_DATABASE_URL)
+        self.database = "satchel_bench_" + secrets.token_hex(5)
+        self.bucket = "satchel-bench-" + secrets.token_hex(5)
+        self.seaweedfs: Any = None
+        self.database_created = False
+
+    def check(self) -> None:
+        super().check()
+        try:
+            self.weed = _seaweedfs().weed_binary()
+        except (ImportError, RuntimeError) as exc:
+            raise ServerUnavailable(f"no SeaweedFS: {exc} (a dev dependency: make test)") from exc
+        try:
+            self._admin(lambda conn: None)
+        except Exception as exc:  # any failure to connect: the message is what to show
+            raise ServerUnavailable(
+                f"PostgreSQL at {self._shown(self.admin_url)} does not answer "
+                f"({_first_line(exc)}); "
+                "set SATCHEL_BENCH_DATABASE_URL to a server where a database can be created"
+            ) from exc
+
+    def database_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.admin_url).set(database=self.database)
+        return url.render_as_string(hide_password=False)
+
+    def settings(self) -> dict[str, str]:
+        """The variables that put Satchel on S3 and PostgreSQL (with SeaweedFS's credentials)."""
+        s3_env: dict[str, str] = self.seaweedfs.env if self.seaweedfs is not None else {}
+        return {
+            **s3_env,
+            "SATCHEL_STORAGE": f"s3:{self.bucket}",
+            "SATCHEL_DATABASE_URL": self.database_url(),
+        }
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), **self.settings()}
+
+    def start(self, timeout: float = 60) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        s3 = _seaweedfs()
+        self.seaweedfs = s3.SeaweedFS(self.workdir / "seaweedfs")
+        try:
+            self.seaweedfs.start()
+            with contextlib.closing(self.seaweedfs.client()) as client:
+                client.create_bucket(Bucket=self.bucket)
+        except Exception as exc:  # weed did not start, or refused the bucket
+            raise ServerUnavailable(f"SeaweedFS did not start: {exc}") from exc
+        self._admin(lambda conn: conn.exec_driver_sql(f'CREATE DATABASE "{self.database}"'))
+        self.database_created = True
+        print(f"  SeaweedFS on {self.seaweedfs.endpoint}, database {self.database}", flush=True)
+        super().start(timeout)
+
+    def stop(self, grace: float = 15) -> None:
+        try:
+            super().stop(grace)
+        finally:
+            if self.seaweedfs is not None:
+                self.seaweedfs.stop()
+            if self.database_created:
+                drop = f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'
+                self._admin(lambda conn: conn.exec_driver_sql(drop))
+                self.database_created = False
+
+    def _admin(self, action: Any) -> None:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(
+            self.admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10}
+        )
+        try:
+            with engine.connect() as conn:
+                action(conn)
+        finally:
+            engine.dispose()
+
+    @staticmethod
+    def _shown(url: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)

@@ -75,7 +75,7 @@ def run_all(servers: list[Server], steps: list[Step], repeat: int) -> dict[str, 
         for round_ in range(repeat):
             order = servers if round_ % 2 == 0 else servers[::-1]
             for server in order:
-                if step.only in (None, server.name):
+                if step.only in (None, server.family):
                     _run_step(server, step, runs[server.name])
     return runs
 

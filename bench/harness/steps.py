@@ -26,7 +26,7 @@ class Step:
     title: str
     tests: tuple[str, ...]
     run: Callable[[Server, dict[str, Figures]], None]
-    only: str | None = None  # the one server it is for, or both
+    only: str | None = None  # the one family of servers it is for, or all
 
 
 def settle() -> None:

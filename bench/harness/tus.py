@@ -72,6 +72,20 @@ def _offset(client: httpx.Client, url: str) -> int:
     return int(answer.headers["upload-offset"])
 
 
+def _offset_after_cut(client: httpx.Client, url: str, before: int, limit: float = 60) -> int:
+    """The offset once the server has kept what reached it of a cut PATCH.
+
+    The server notices the reset, then writes down what it has: on a local disk that takes
+    well under the first 0.2 s; with S3 the last part goes to the bucket first, and a HEAD
+    meanwhile still shows the offset from before the cut (resuming there would be refused).
+    """
+    deadline = time.monotonic() + limit
+    time.sleep(0.2)
+    while (offset := _offset(client, url)) <= before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return offset
+
+
 def _download_sha256(client: httpx.Client, url: str) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -153,8 +167,7 @@ def tus_resume(huge: Path) -> Step:
                 # Each attempt sends a fifth of the file plus an odd amount, then drops.
                 send = size // 5 + 12_345 * (cut + 1)
                 _cut_patch(url, huge, offset, size - offset, send)
-                time.sleep(0.2)  # the server notices the reset
-                offsets.append(_offset(client, url))
+                offsets.append(_offset_after_cut(client, url, offset))
             offset = _offset(client, url)
             answer = _patch(client, url, huge, offset, size - offset)
             seconds = time.perf_counter() - started
