@@ -52,6 +52,22 @@ class BlobWriter(Protocol):
         """Aborts unless committed, whether or not an exception is on its way."""
 
 
+class AbortsOnExit:
+    """A writer as a context manager: leaving the block aborts what was not committed (abort
+    is a no-op after a commit), whether or not an exception is on its way."""
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
+
+
 class StagingWriter(Protocol):
     """Appends to a staged blob: an unfinished write that lives across requests (tus)."""
 

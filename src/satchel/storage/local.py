@@ -14,11 +14,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 
 from satchel.storage.base import (
     BLOB_KEY_RE,
     PIECE_SIZE,
+    AbortsOnExit,
     BlobStat,
     BlobStore,
     check_key,
@@ -29,7 +29,7 @@ _PLACE_ATTEMPTS = 3
 WRITEBACK_WINDOW = 16 << 20
 
 
-class LocalBlobWriter:
+class LocalBlobWriter(AbortsOnExit):
     def __init__(self, final: Path, temp: Path) -> None:
         self.final = final
         self.temp = temp
@@ -78,14 +78,6 @@ class LocalBlobWriter:
         if self._fd is None or self._finished:
             raise ValueError("blob writer is closed (committed, aborted or failed)")
         return self._fd
-
-    def __enter__(self) -> LocalBlobWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.abort()
 
 
 def _place(temp: Path, final: Path) -> None:

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import boto3
@@ -33,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from satchel.storage.base import (
     BLOB_KEY_RE,
     PIECE_SIZE,
+    AbortsOnExit,
     BlobStat,
     BlobStore,
     check_key,
@@ -384,7 +384,7 @@ class S3BlobStore(BlobStore):
         yield from seen.items()
 
 
-class _Assembly:
+class _Assembly(AbortsOnExit):
     """A multipart upload put together from uploaded and server-copied parts."""
 
     def __init__(self, store: S3BlobStore, name: str) -> None:
@@ -449,16 +449,8 @@ class _Assembly:
             with contextlib.suppress(OSError):  # else the sweep aborts it later
                 self.store._abort(self.name, self.upload_id)
 
-    def __enter__(self) -> _Assembly:
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.abort()
-
-
-class S3BlobWriter:
+class S3BlobWriter(AbortsOnExit):
     """Buffers up to one part; a blob that fits in one part is one PUT at the commit, a
     larger one a multipart upload. A full part leaves in a thread of the store while the
     next one fills (one in flight: memory is two parts a writer at most)."""
@@ -521,14 +513,6 @@ class S3BlobWriter:
     def _require_open(self) -> None:
         if self._state != "open":
             raise ValueError(f"blob writer is closed ({self._state})")
-
-    def __enter__(self) -> S3BlobWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.abort()
 
 
 class S3StagingWriter:
