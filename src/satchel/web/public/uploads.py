@@ -58,7 +58,7 @@ async def upload(request: Request) -> Response:
         blob, created = await ingest_body(
             request,
             ingest,
-            lambda last_batch: _complete(request, state, ingest, last_batch, actor),
+            lambda last_batch: _complete(state, ingest, last_batch, actor),
         )
     result = upload_result(state, created.file, created.manage_token, blob.file_count)
     if wants_html(request):
@@ -67,17 +67,12 @@ async def upload(request: Request) -> Response:
 
 
 def _complete(
-    request: Request,
-    state: AppState,
-    ingest: UploadIngest,
-    last_batch: list[bytes],
-    actor: Actor,
+    state: AppState, ingest: UploadIngest, last_batch: list[bytes], actor: Actor
 ) -> tuple[IngestedBlob, CreatedUpload]:
     """The end of an upload in one worker-thread hop (a small upload is only this)."""
     ingest.feed_many(last_batch)
     blob = ingest.finish()
     options = UploadOptions.from_fields(ingest.fields, state.settings.max_expiry)
-    check_session_csrf(request, actor, ingest.fields)
     [created] = state.uploads.register(actor, [blob], options)
     return blob, created
 

@@ -361,7 +361,7 @@ export class Uploader {
       xhr.open("POST", "/upload");
       xhr.setRequestHeader("Accept", "application/json");
       xhr.setRequestHeader("X-CSRF-Token", csrfToken());
-      xhr.upload.onprogress = (event) => onProgress(event.loaded * (event.total ? 1 : 0));
+      xhr.upload.onprogress = (event) => onProgress(event.loaded);
       xhr.onload = () => {
         let answer = {};
         try {
