@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import Engine, create_engine, select, text
 from starlette.testclient import TestClient
 from tests.helpers import path_of, upload
 
 from satchel.cli import main
 from satchel.config import Settings
 from satchel.core.keyring import FRESH_FOR, set_primary
+from satchel.core.rotation import rotate
 from satchel.crypto.keys import KeyRing, add_primary_key, fingerprint, load_or_create_keyfile
+from satchel.db.engine import Database
 from satchel.db.models import StoredFile
 from satchel.web.app import create_app
 
@@ -109,3 +112,61 @@ def test_key_file_keeps_comments_when_keys_are_retired(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="without a key"):
         keep_only(path, [fingerprint(first)])
     assert KeyRing(load_or_create_keyfile(path)).primary_fingerprint == fingerprint(second)
+
+
+TOUCH = text("UPDATE files SET downloads = downloads WHERE id = :id")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_rotation_batch_that_loses_a_deadlock_is_written_again(
+    settings: Settings, database_url: str
+) -> None:
+    """A request holding one file's row and then wanting another the rotation holds: PostgreSQL
+    aborts one of the two, and the rotation (made the one to lose) finishes all the same."""
+    with TestClient(create_app(settings, migrate=False, run_jobs=False)) as client:
+        for body in (b"first", b"second"):
+            upload(client, body)
+    old = settings.master_keys[0]
+    keys = KeyRing([Fernet.generate_key().decode(), old])
+    db = Database(database_url)
+    other = create_engine(database_url)
+    outcome: list[object] = []
+
+    def rotate_now() -> None:
+        try:
+            outcome.append(rotate(db, keys, settle=0))
+        except Exception as exc:  # the assertion below shows it
+            outcome.append(exc)
+
+    try:
+        with other.begin() as conn:
+            first_id, second_id = conn.scalars(text("SELECT id FROM files ORDER BY id")).all()
+            # This side waits ten seconds before it looks for a deadlock, the rotation one.
+            conn.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+            conn.execute(TOUCH, {"id": second_id})
+            thread = threading.Thread(target=rotate_now)
+            thread.start()
+            _wait_for_a_lock_wait(other)
+            conn.execute(TOUCH, {"id": first_id})
+        thread.join(30)
+        assert len(outcome) == 1
+        assert not isinstance(outcome[0], Exception), outcome
+        with db.read() as session:
+            owners = set(session.scalars(select(StoredFile.wrapped_by)))
+        assert owners == {keys.primary_fingerprint}
+    finally:
+        db.dispose()
+        other.dispose()
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> None:
+    deadline = time.monotonic() + 10
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            )
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the rotation never waited for the row")

@@ -18,9 +18,16 @@ from satchel.core.keyring import FRESH_FOR, recorded_primary, set_primary
 from satchel.crypto.keys import KeyRing
 from satchel.db.engine import Database
 from satchel.db.models import StoredFile, TusUpload
+from satchel.errors import DatabaseUnavailable
 
 BATCH = 500
 MAX_PASSES = 20
+# A batch that loses a deadlock to a request (PostgreSQL then aborts one of the two) or meets a
+# moment of unavailability is written again: each update only applies to the key it read.
+BATCH_ATTEMPTS = 5
+
+# One row's update: its conditions and its new values.
+Change = tuple[tuple[ColumnElement[bool], ...], dict[str, object]]
 # Long enough for every process to have checked the ring once after the new primary was named.
 SETTLE = 2 * FRESH_FOR + 0.5
 
@@ -97,13 +104,14 @@ def _rewrap_files(db: Database, keys: KeyRing) -> int:
                 .order_by(StoredFile.id)
                 .limit(BATCH)
             ).all()
-        with db.write() as session:
-            for file_id, wrapped in rows:
-                session.execute(
-                    update(StoredFile)
-                    .where(StoredFile.id == file_id, StoredFile.wrapped_key == wrapped)
-                    .values(wrapped_key=keys.rewrap(wrapped), wrapped_by=primary)
-                )
+        changes: list[Change] = [
+            (
+                (StoredFile.id == file_id, StoredFile.wrapped_key == wrapped),
+                {"wrapped_key": keys.rewrap(wrapped), "wrapped_by": primary},
+            )
+            for file_id, wrapped in rows
+        ]
+        _write_batch(db, StoredFile, changes)
         done += len(rows)
         if len(rows) < BATCH:
             return done
@@ -115,18 +123,32 @@ def _rewrap_tus(db: Database, keys: KeyRing) -> int:
     primary = keys.primary_fingerprint
     with db.read() as session:
         rows = session.execute(
-            select(TusUpload.id, TusUpload.wrapped_key, TusUpload.result).where(
-                _not_wrapped_by(TusUpload, primary)
-            )
+            select(TusUpload.id, TusUpload.wrapped_key, TusUpload.result)
+            .where(_not_wrapped_by(TusUpload, primary))
+            .order_by(TusUpload.id)
         ).all()
-    with db.write() as session:
-        for upload_id, wrapped, result in rows:
-            values = {"wrapped_key": keys.rewrap(wrapped), "wrapped_by": primary}
-            if result is not None:
-                values["result"] = keys.rewrap(result)
-            session.execute(
-                update(TusUpload)
-                .where(TusUpload.id == upload_id, TusUpload.wrapped_key == wrapped)
-                .values(**values)
-            )
+    changes: list[Change] = []
+    for upload_id, wrapped, result in rows:
+        values: dict[str, object] = {"wrapped_key": keys.rewrap(wrapped), "wrapped_by": primary}
+        if result is not None:
+            values["result"] = keys.rewrap(result)
+        changes.append(((TusUpload.id == upload_id, TusUpload.wrapped_key == wrapped), values))
+    _write_batch(db, TusUpload, changes)
     return len(rows)
+
+
+def _write_batch(
+    db: Database, model: type[StoredFile] | type[TusUpload], changes: list[Change]
+) -> None:
+    """One transaction for the batch, in the order of the rows' ids (as every multi-row
+    writer takes its locks), tried again after a lost deadlock."""
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            with db.write() as session:
+                for where, values in changes:
+                    session.execute(update(model).where(*where).values(**values))
+            return
+        except DatabaseUnavailable:
+            if attempt == BATCH_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
