@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import socket
 import subprocess
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -77,6 +79,25 @@ def test_the_process_identity_tells_a_live_process_from_a_dead_one() -> None:
     # Another machine's holder cannot be checked from here: its lease has to run out.
     assert not processes.is_gone("elsewhere:boot:1:1")
     assert not processes.is_gone("garbage")
+
+
+def test_a_killed_process_not_yet_reaped_holds_no_lease() -> None:
+    """A worker killed while its parent has not waited for it stays a zombie in /proc, with
+    its pid and start time: it runs no more, so its lease must not block either."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        holder = f"{socket.gethostname()}:{processes._boot_id()}:{child.pid}:"
+        holder += str(processes._start_time(child.pid))
+        assert not processes.is_gone(holder)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        assert processes.is_gone(holder)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_full_disk_during_a_patch_is_507_and_keeps_nothing_of_it(

@@ -24,14 +24,17 @@ def _boot_id() -> str:
 
 
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot, None when there is no such process
-    (a reused pid has another start time)."""
+    """The process's start time in clock ticks since boot, None when no such process runs (a
+    reused pid has another start time; a killed one its parent has not reaped is a zombie)."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # the state: zombie or dead
+        return None
+    return fields[19]
 
 
 def this_process() -> str:
