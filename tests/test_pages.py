@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,6 +13,7 @@ from tests.helpers import api_upload, bearer, log_in, path_of, token_of, upload,
 
 from satchel.cli import main
 from satchel.config import Settings
+from satchel.core.access import FOLDER_ACCESS_LIFETIME
 from satchel.core.accounts import NewUser
 from satchel.core.drive.folders import FolderSharing
 from satchel.db.models import Folder, FolderVisibility
@@ -176,12 +178,15 @@ def test_password_protected_folder(client: TestClient) -> None:
     assert f"Path=/folder/{folder.share_code}" in cookie
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
+    assert f"Max-Age={FOLDER_ACCESS_LIFETIME}" in cookie
     keys = state_of(client).files.keys
-    claim = f"{folder.share_code}:{folder.access_password_hash}".encode()
-    assert keys.verify(b"folder-access", claim, client.cookies["satchel_folder"])
+    until, _, mac = client.cookies["satchel_folder"].partition(".")
+    assert abs(int(until) - time.time() - FOLDER_ACCESS_LIFETIME) < 60
+    claim = f"{folder.share_code}:{folder.access_password_hash}:{until}".encode()
+    assert keys.verify(b"folder-access", claim, mac)
     # Not computable from what the database holds alone.
     naive = hashlib.sha256(b"folder:" + claim).hexdigest()
-    assert client.cookies["satchel_folder"] != naive
+    assert mac != naive
 
     page = client.get(page_url(folder), headers=BROWSER)
     assert page.status_code == 200
@@ -212,6 +217,33 @@ def test_access_cookie_of_another_folder_does_not_open_it(client: TestClient) ->
         client.get(page_url(first), headers={"Cookie": "satchel_folder=" + "0" * 64}).status_code
         == 401
     )
+
+
+def test_folder_access_cookie_ends_after_its_lifetime(client: TestClient) -> None:
+    user_key(client, "alice")
+    folder = shared(client, "alice", "dated", UNLISTED, password="pw")
+    token = csrf_from(client, page_url(folder))
+    client.post(page_url(folder), data={"password": "pw", "csrf_token": token})
+    value = client.cookies["satchel_folder"]
+    client.cookies.clear()
+
+    def opens(cookie: str) -> int:
+        return client.get(
+            page_url(folder), headers={"Cookie": f"satchel_folder={cookie}"}
+        ).status_code
+
+    assert opens(value) == 200
+    until, _, mac = value.partition(".")
+    # Signed with its end: a later end, or none, is not accepted.
+    assert opens(f"{int(until) + 86400}.{mac}") == 401
+    assert opens(mac) == 401
+    keys = state_of(client).files.keys
+    past = int(time.time()) - 1
+    claim = f"{folder.share_code}:{folder.access_password_hash}:{past}".encode()
+    assert opens(f"{past}.{keys.sign(b'folder-access', claim)}") == 401
+    later = int(time.time()) + 60
+    claim = f"{folder.share_code}:{folder.access_password_hash}:{later}".encode()
+    assert opens(f"{later}.{keys.sign(b'folder-access', claim)}") == 200
 
 
 def test_folder_download_only_serves_live_files_directly_in_that_folder(

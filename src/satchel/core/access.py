@@ -4,8 +4,8 @@
   folder a file is in, asked of everyone else; wrong passwords counted (core.guesses);
 - a grant: an /api/v2 download token lets its URL fetch the file as its owner would;
 - a folder shared by link: open for anyone (unlisted or public), for its owner when private,
-  and, with a password, for whoever holds its access cookie; a file in it that has a
-  password of its own still asks for that password;
+  and, with a password, for whoever holds its access cookie (signed, for a day); a file in
+  it that has a password of its own still asks for that password;
 - a file's name in a link: only where anyone may open the file;
 - a file pass: after the right password on a file's share page, a signed, short-lived value
   (kept in a cookie) stands in for the password, so it never has to travel in a URL.
@@ -30,6 +30,7 @@ from satchel.errors import FolderNotFound, Forbidden, PasswordRequired, WrongPas
 FOLDER_ACCESS = b"folder-access"
 FILE_PASS = b"file-pass"
 FILE_PASS_LIFETIME = 3600  # seconds: an unlocked share page stays open for an hour
+FOLDER_ACCESS_LIFETIME = 86400  # seconds: an unlocked folder stays open for a day
 SHARED = (FolderVisibility.UNLISTED, FolderVisibility.PUBLIC)
 MAX_SHARE_CODE = 32
 
@@ -153,9 +154,12 @@ class AccessRules:
     def may_open(self, folder: Folder, actor: Actor, cookie: str | None) -> bool:
         if folder.access_password_hash is None or actor.user_id == folder.owner_id:
             return True
-        if cookie is None or len(cookie) != 64:
+        if cookie is None:
             return False
-        return self.keys.verify(FOLDER_ACCESS, _claim(folder), cookie)
+        until, _, mac = cookie.partition(".")
+        if not until.isdigit() or len(until) > 12 or int(until) < time.time() or len(mac) != 64:
+            return False
+        return self.keys.verify(FOLDER_ACCESS, _claim(folder, int(until)), mac)
 
     def unlock(self, folder: Folder, password: str, actor: Actor) -> str | None:
         """The folder's access cookie value for a right password (None: it needs none);
@@ -166,9 +170,11 @@ class AccessRules:
         return self.access_key(folder)
 
     def access_key(self, folder: Folder) -> str:
-        """A MAC under the master keys of the folder and its password's hash: neither a
-        visitor nor a copy of the database can make one up; it changes with the password."""
-        return self.keys.sign(FOLDER_ACCESS, _claim(folder))
+        """Its end and a MAC under the master keys of the folder, its password's hash and that
+        end: neither a visitor nor a copy of the database can make one up or make it last
+        longer; a new password ends it."""
+        until = int(time.time()) + FOLDER_ACCESS_LIFETIME
+        return f"{until}.{self.keys.sign(FOLDER_ACCESS, _claim(folder, until))}"
 
 
 def _pass_claim(record: StoredFile, folder: Folder | None, until: int) -> bytes:
@@ -177,5 +183,5 @@ def _pass_claim(record: StoredFile, folder: Folder | None, until: int) -> bytes:
     return f"{record.uuid}:{record.password_hash}:{folder_hash}:{until}".encode()
 
 
-def _claim(folder: Folder) -> bytes:
-    return f"{folder.share_code}:{folder.access_password_hash}".encode()
+def _claim(folder: Folder, until: int) -> bytes:
+    return f"{folder.share_code}:{folder.access_password_hash}:{until}".encode()

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from satchel.core.access import FOLDER_ACCESS_LIFETIME
 from satchel.core.drive.listing import Cursor, Page, search_text
 from satchel.db.models import Folder, FolderVisibility
 from satchel.errors import FileNotFound, PasswordRequired, WrongPassword
@@ -63,7 +64,7 @@ async def unlock(request: Request) -> Response:
         response.set_cookie(
             ACCESS_COOKIE,
             key,
-            max_age=state.settings.session_lifetime,
+            max_age=FOLDER_ACCESS_LIFETIME,
             path=cookie_path(folder),
             secure=secure_cookies(state.settings),
             httponly=True,
