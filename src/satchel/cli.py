@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         "retire-keys",
         help="drop every master key but the primary (refused while a data key depends on one)",
     ).set_defaults(handler=_retire_keys)
-    admin.add_parser("run-jobs", help="run the background jobs that are due, once").set_defaults(
+    admin.add_parser("run-jobs", help="run every background job once, now").set_defaults(
         handler=_run_jobs
     )
     admin.add_parser("settings", help="print every setting with its value").set_defaults(
@@ -478,8 +478,8 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     try:
         services.db.migrate()
-        for job in services.jobs.jobs:
-            print(f"{job.name}: {job.run()}")
+        for name, result in services.jobs.run_now().items():
+            print(f"{name}: {result or 'running in another process now, left to it'}")
         print(f"url_imports: {services.imports.run_pending()}")
     finally:
         services.close()
