@@ -167,5 +167,5 @@ class JobRunner:
         )
         with self.db.write() as session:
             session.execute(statement)
-        return result
         log.info("job %s: %s", job.name, result)
+        return result
