@@ -3,6 +3,7 @@ secret; `satchel admin audit` prints them newest first."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from tests.test_admin_cli import env_for
 from satchel.cli import main
 from satchel.config import Settings
 from satchel.core.accounts import NewUser
-from satchel.core.audit import clean
-from satchel.db.models import AuditEvent
+from satchel.core.audit import AuditLog, clean
+from satchel.db.models import AuditEvent, utcnow
+from satchel.services import build_services
 from satchel.web.csrf import CSRF_COOKIE
 
 PASSWORD = "correct horse battery"
@@ -196,3 +198,25 @@ def test_the_cli_s_admin_commands_are_audited(
         ("admin.invite.created", None, None, "invite", "valid 2 days (satchel admin)"),
     ]
     assert code not in str(got)
+
+
+def test_events_older_than_the_retention_are_pruned_by_the_jobs(settings: Settings) -> None:
+    services = build_services(settings.replace(audit_retention=30 * 86400))
+    try:
+        now = utcnow()
+        with services.db.write() as session:
+            for days in (400, 31, 29, 0):
+                session.add(
+                    AuditEvent(at=now - timedelta(days=days), event="login", target=f"{days}")
+                )
+        ran = services.jobs.run_now()
+        assert ran["prune_audit"] == "deleted 2 audit event(s)"
+        with services.db.read() as session:
+            kept = sorted(session.scalars(select(AuditEvent.target)))
+        assert kept == ["0", "29"]
+        # 0 keeps every event.
+        forever = AuditLog(services.db, clock=lambda: now + timedelta(days=3650))
+        assert forever.prune(timedelta(0)) == 0
+        assert forever.prune(timedelta(days=1)) == 2
+    finally:
+        services.close()

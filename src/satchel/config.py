@@ -359,6 +359,12 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
         "Drive files and folders in the trash are deleted for good after this long.",
     ),
+    Setting(
+        "audit_retention",
+        "365d",
+        parse_duration,
+        "Audit log events older than this are deleted; 0 keeps them for ever.",
+    ),
     Setting("log_level", "info", parse_str, "Log level: debug, info, warning, error."),
     Setting(
         "workers", 0, parse_int, "Worker processes of `satchel serve`; 0 means one per CPU core."
@@ -435,6 +441,7 @@ class Settings:
     url_import_min_rate: int
     url_import_allowed_hosts: list[str]
     trash_retention: int
+    audit_retention: int
     log_level: str
     workers: int
     log_format: str

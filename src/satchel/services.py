@@ -70,6 +70,7 @@ class Services:
     tus: TusService
     imports: UrlImportService
     import_workers: ImportWorkers
+    audit: AuditLog
     jobs: JobRunner
     redis: Redis | None = None  # SATCHEL_REDIS_URL: the state instances share outside the database
 
@@ -78,10 +79,6 @@ class Services:
         packages = self.accounts.packages
         assert isinstance(packages, PackageCatalog)
         return AdminService(self.db, self.accounts, packages, self.invites, self.files)
-
-    @functools.cached_property
-    def audit(self) -> AuditLog:
-        return AuditLog(self.db)
 
     def close(self) -> None:
         self.db.dispose()
@@ -172,10 +169,11 @@ def build_services(settings: Settings) -> Services:
         db, store, keys, files, uploads, settings.max_expiry, timedelta(seconds=settings.tus_expiry)
     )
     imports = UrlImportService(db, store, settings, accounts, folders, uploads)
+    audit = AuditLog(db)
     jobs = JobRunner(
         db,
         maintenance_jobs(settings=settings, files=files, trash=trash, sessions=sessions,
-                         imports=imports, v2auth=v2auth, tus=tus, guesses=guesses),
+                         imports=imports, v2auth=v2auth, tus=tus, guesses=guesses, audit=audit),
     )  # fmt: skip
     return Services(
         settings=settings,
@@ -200,6 +198,7 @@ def build_services(settings: Settings) -> Services:
         tus=tus,
         imports=imports,
         import_workers=ImportWorkers(imports, settings.url_import_workers),
+        audit=audit,
         jobs=jobs,
         redis=redis,
     )

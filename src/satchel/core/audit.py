@@ -9,15 +9,16 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 
 from satchel.db.engine import Database
 from satchel.db.models import AuditEvent, User, utcnow
 
 MAX_LIMIT = 1000
+PRUNE_BATCH = 5000  # rows per delete: short transactions, within the statement timeout
 _FIELD = 255
 # The request's client address, set by the web layer for the whole request: the core
 # functions that record events are not handed one.
@@ -98,8 +99,28 @@ def record(
 
 
 class AuditLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.clock = clock
+
+    def prune(self, keep: timedelta) -> int:
+        """Deletes the events older than ``keep`` (none when it is zero), oldest first."""
+        if not keep:
+            return 0
+        cutoff, removed = self.clock() - keep, 0
+        while True:
+            with self.db.write() as session:
+                ids = session.scalars(
+                    select(AuditEvent.id)
+                    .where(AuditEvent.at < cutoff)
+                    .order_by(AuditEvent.id)
+                    .limit(PRUNE_BATCH)
+                ).all()
+                if ids:
+                    session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
+            removed += len(ids)
+            if len(ids) < PRUNE_BATCH:
+                return removed
 
     def latest(
         self, limit: int = 50, event: str | None = None, user: User | None = None

@@ -8,6 +8,7 @@ from itertools import islice
 from sqlalchemy import and_, or_, select, update
 
 from satchel.config import Settings
+from satchel.core.audit import AuditLog
 from satchel.core.drive.trash import TrashService
 from satchel.core.files import FileService
 from satchel.core.guesses import GuessLimiter
@@ -104,6 +105,7 @@ def maintenance_jobs(
     v2auth: V2AuthService,
     tus: TusService,
     guesses: GuessLimiter,
+    audit: AuditLog,
 ) -> list[Job]:
     interval = timedelta(seconds=settings.job_interval)
     retention = timedelta(seconds=settings.trash_retention)
@@ -138,6 +140,12 @@ def maintenance_jobs(
             "sweep_failed_guesses",
             max(interval, timedelta(minutes=10)),
             lambda: f"forgot {guesses.sweep()} failed password guess(es)",
+        ),
+        Job(
+            "prune_audit",
+            max(interval, timedelta(hours=1)),
+            lambda: f"deleted {audit.prune(timedelta(seconds=settings.audit_retention))} "
+            "audit event(s)",
         ),
         Job("sweep_temp", interval, lambda: sweep_temp(files)),
         Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),
