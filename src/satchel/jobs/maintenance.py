@@ -144,8 +144,9 @@ def maintenance_jobs(
         Job(
             "prune_audit",
             max(interval, timedelta(hours=1)),
-            lambda: f"deleted {audit.prune(timedelta(seconds=settings.audit_retention))} "
-            "audit event(s)",
+            lambda: (
+                f"deleted {audit.prune(timedelta(seconds=settings.audit_retention))} audit event(s)"
+            ),
         ),
         Job("sweep_temp", interval, lambda: sweep_temp(files)),
         Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),
