@@ -232,3 +232,44 @@ def test_readyz_names_a_redis_that_is_down(settings: Settings, redis: Redis) -> 
         answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["problems"] == ["redis: ConnectionError"]
+
+
+def test_installations_sharing_a_redis_keep_their_state_apart(
+    settings: Settings, redis: Redis, prefix: str
+) -> None:
+    """Two installations on one Redis database, each with its own SATCHEL_REDIS_PREFIX: the
+    rate limits and the slots of one never count for the other."""
+    from satchel.config import parse_rate_limits
+
+    def installation(name: str) -> Settings:
+        return settings.replace(
+            redis_url=REDIS_URL,
+            redis_prefix=f"{prefix}{name}:",
+            rate_limits_enabled=True,
+            rate_limits=parse_rate_limits("upload=1/minute:100/minute"),
+            packages={"guest": {"concurrent_uploads": 1}},
+        )
+
+    address = fresh_ip()
+    first = TestClient(create_app(installation("a"), run_jobs=False), client=(address, 1))
+    second = TestClient(create_app(installation("b"), run_jobs=False), client=(address, 2))
+    with first, second:
+        statuses = [
+            c.post("/upload", files={"files": ("a", b"x")}).status_code
+            for c in (first, second, first)
+        ]
+    assert statuses == [200, 200, 429]
+    keys = {key.decode() for key in redis.scan_iter(f"{prefix}*")}
+    assert any(key.startswith(f"{prefix}a:limits") for key in keys), keys
+    assert any(key.startswith(f"{prefix}b:limits") for key in keys), keys
+    held = RedisSlots(redis, prefix=f"{prefix}a:slots:")
+    slot = held.acquire(f"ip:{address}", 1)
+    try:
+        for name, expected in (("a", 429), ("b", 200)):
+            unlimited = installation(name).replace(rate_limits_enabled=False)
+            app = create_app(unlimited, run_jobs=False)
+            with TestClient(app, client=(address, 3)) as client:
+                answer = client.post("/upload", files={"files": ("a", b"x")})
+            assert answer.status_code == expected, (name, answer.text)
+    finally:
+        held.release(slot)

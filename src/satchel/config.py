@@ -209,6 +209,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(`redis://host:6379/0`); empty: limits per process, slots in the database (one machine).",
     ),
     Setting(
+        "redis_prefix",
+        "satchel:",
+        parse_str,
+        "Start of every key Satchel writes in Redis: installations sharing one Redis database "
+        "each need their own.",
+    ),
+    Setting(
         "storage",
         "local",
         parse_str,
@@ -409,6 +416,7 @@ class Settings:
     db_statement_timeout: int
     db_connect_timeout: int
     redis_url: str
+    redis_prefix: str
     storage: str
     s3_endpoint: str
     s3_region: str

@@ -123,7 +123,7 @@ def upload_slots(settings: Settings, db: Database, redis: Redis | None) -> Uploa
     """Redis when there is one (a dead instance's slots free themselves in seconds), else
     rows in the database (enough for the workers of one machine)."""
     if redis is not None:
-        return RedisSlots(redis)
+        return RedisSlots(redis, prefix=settings.redis_prefix + "slots:")
     return DatabaseSlots(db, timedelta(seconds=max(6 * 3600, settings.temp_max_age)))
 
 

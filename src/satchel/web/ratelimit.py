@@ -25,6 +25,7 @@ class RateLimiter:
         options: dict[str, object] = {}
         if "redis" in uri:  # a Redis that is down answers 503, as a database that is down
             options = {"implementation": "redispy", "wrap_exceptions": True}
+            options["key_prefix"] = settings.redis_prefix + "limits"
             options["socket_timeout"] = max(1.0, float(settings.db_statement_timeout))
             options["socket_connect_timeout"] = max(1.0, float(settings.db_connect_timeout))
         self.storage = storage_from_string(uri, **options)  # type: ignore[arg-type]
