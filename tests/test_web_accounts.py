@@ -172,6 +172,42 @@ def test_create_invite_command_prints_a_usable_code(
         assert account_json(client).json()["username"] == "hank"
 
 
+def test_invites_are_listed_and_revoked_from_the_cli(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SATCHEL_DATA_DIR", str(settings.data_path))
+    monkeypatch.setenv("SATCHEL_DATABASE_URL", settings.sqlalchemy_url)
+    assert main(["admin", "list-invites"]) == 0
+    assert capsys.readouterr().out.strip() == "no invites"
+    codes = []
+    for expires in ("2d", "0"):
+        assert main(["admin", "create-invite", "--expires", expires]) == 0
+        codes.append(capsys.readouterr().out.strip().splitlines()[-1])
+    with app_client(settings.replace(registration="invite")) as client:
+        used = post_form(client, "/register", username="ida", password=PASSWORD, invite=codes[0])
+        assert used.status_code == 303
+    assert main(["admin", "list-invites"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    assert [(line[0], line[2], line[3].split()[0]) for line in lines] == [
+        ("2", "never", "open"),
+        ("1", lines[1][2], "used"),
+    ]
+    assert lines[1][3].endswith("by ida")
+
+    assert main(["admin", "revoke-invite", "2"]) == 0
+    assert "invite 2 revoked" in capsys.readouterr().out
+    with app_client(settings.replace(registration="invite")) as client:
+        refused = post_form(client, "/register", username="jo", password=PASSWORD, invite=codes[1])
+        assert refused.status_code == 403
+        assert "not valid" in refused.text
+    assert main(["admin", "revoke-invite", "1"]) == 1
+    assert "used already" in capsys.readouterr().err
+    assert main(["admin", "revoke-invite", "99"]) == 1
+    assert "No such invite" in capsys.readouterr().err
+    assert main(["admin", "audit", "--event", "admin.invite."]) == 0
+    assert capsys.readouterr().out.count("admin.invite.revoked") == 1
+
+
 def test_create_invite_command_refuses_a_bad_duration(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

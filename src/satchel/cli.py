@@ -141,6 +141,12 @@ def _add_invite_command(admin: Any) -> None:
         help="how long the code stays valid: 6h, 7d, 2w … or 0 for no expiry (default 7d)",
     )
     invite.set_defaults(handler=_create_invite)
+    admin.add_parser(
+        "list-invites", help="list invites, newest first: id, created, expires, state"
+    ).set_defaults(handler=_list_invites)
+    revoke = admin.add_parser("revoke-invite", help="make an unused invite code stop working")
+    revoke.add_argument("id", type=int, help="the invite's id (from list-invites)")
+    revoke.set_defaults(handler=_revoke_invite)
 
 
 def _add_audit_command(admin: Any) -> None:
@@ -277,6 +283,28 @@ def _new_invite(accounts: AccountService, args: argparse.Namespace) -> str:
 
 
 _create_invite = _account_command(_new_invite)
+
+
+def _invite_lines(accounts: AccountService, args: argparse.Namespace) -> str:
+    from satchel.db.models import utcnow
+
+    now, lines = utcnow(), []
+    for row in _admin(accounts).invite_list(limit=1000):
+        expires = f"{row.expires_at:%Y-%m-%d %H:%M}" if row.expires_at else "never"
+        state = row.status(now)
+        if row.used_at is not None:
+            state += f" {row.used_at:%Y-%m-%d %H:%M} by {row.used_by or '(account deleted)'}"
+        lines.append(f"{row.id}\t{row.created_at:%Y-%m-%d %H:%M}\t{expires}\t{state}")
+    return "\n".join(lines) or "no invites"
+
+
+def _revoke(accounts: AccountService, args: argparse.Namespace) -> str:
+    _admin(accounts).revoke_invite(None, args.id)
+    return f"invite {args.id} revoked: its code no longer works"
+
+
+_list_invites = _account_command(_invite_lines)
+_revoke_invite = _account_command(_revoke)
 _audit = _account_command(_audit_lines)
 
 
