@@ -1,18 +1,13 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from sqlalchemy import select, update
 from starlette.testclient import TestClient
 from tests.helpers import path_of, upload
 
 from satchel.cli import main
 from satchel.config import Settings, load_settings
-from satchel.db.engine import Database
-from satchel.db.models import JobLease, utcnow
 from satchel.web.app import create_app
 
 
@@ -70,37 +65,6 @@ def test_run_jobs_command(settings: Settings, monkeypatch, capsys) -> None:  # t
     out = capsys.readouterr().out
     assert "expire_files: deleted 0 file(s)" in out
     assert "sweep_orphans" in out
-
-
-def test_run_jobs_leaves_a_job_another_process_is_running_to_it(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name, value in env_for(settings).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SATCHEL_MASTER_KEYS", settings.master_keys[0])
-    assert main(["admin", "run-jobs"]) == 0
-    capsys.readouterr()
-    db = Database(settings.sqlalchemy_url)
-    try:
-        # An instance is in the middle of the sweep; every job ran a moment ago.
-        with db.write() as session:
-            session.execute(
-                update(JobLease)
-                .where(JobLease.name == "sweep_orphans")
-                .values(owner="another", lease_until=utcnow() + timedelta(minutes=5))
-            )
-        assert main(["admin", "run-jobs"]) == 0
-        out = capsys.readouterr().out
-        assert "sweep_orphans: running in another process now, left to it" in out
-        # Not due, but asked for: it runs, under its lease, and lets it go afterwards.
-        assert "expire_files: deleted 0 file(s)" in out
-        with db.read() as session:
-            leases = {row.name: row for row in session.scalars(select(JobLease))}
-        assert leases["sweep_orphans"].owner == "another"
-        assert leases["expire_files"].lease_until is None
-        assert leases["expire_files"].last_result == "deleted 0 file(s)"
-    finally:
-        db.dispose()
 
 
 def test_readyz_reports_a_broken_store(settings: Settings) -> None:

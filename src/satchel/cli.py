@@ -506,8 +506,8 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     try:
         services.db.migrate()
-        for name, result in services.jobs.run_now().items():
-            print(f"{name}: {result or 'running in another process now, left to it'}")
+        for job in services.jobs.jobs:
+            print(f"{job.name}: {job.run()}")
         print(f"url_imports: {services.imports.run_pending()}")
     finally:
         services.close()

@@ -57,14 +57,6 @@ class JobRunner:
                 ran.append(job.name)
         return ran
 
-    def run_now(self) -> dict[str, str | None]:
-        """Runs every job at once, due or not, each under its lease: a job another instance is
-        running now is left to it (None)."""
-        return {
-            job.name: self._run(job) if self._acquire(job, due_only=False) else None
-            for job in self.jobs
-        }
-
     def start(self, tick: float) -> None:
         self._thread = threading.Thread(
             target=self._loop, args=(tick,), name="satchel-jobs", daemon=True
@@ -92,22 +84,21 @@ class JobRunner:
             except Exception:
                 log.exception("job runner tick failed")
 
-    def _acquire(self, job: Job, due_only: bool = True) -> bool:
+    def _acquire(self, job: Job) -> bool:
         now = self.clock()
         self._ensure_row(job.name)
         due = (
             select(JobLease.name)
             .where(JobLease.name == job.name)
             .where(or_(JobLease.lease_until.is_(None), JobLease.lease_until < now))
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite writers are serialized
-        )
-        if due_only:
-            due = due.where(
+            .where(
                 or_(
                     JobLease.last_started_at.is_(None),
                     JobLease.last_started_at <= now - job.interval,
                 )
             )
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite writers are serialized
+        )
         take = (
             update(JobLease)
             .where(JobLease.name == job.name)
@@ -146,7 +137,7 @@ class JobRunner:
         except IntegrityError:
             pass  # another instance created it first
 
-    def _run(self, job: Job) -> str:
+    def _run(self, job: Job) -> None:
         done = threading.Event()
         heartbeat = threading.Thread(target=self._renew_until, args=(job, done), daemon=True)
         heartbeat.start()
@@ -168,4 +159,3 @@ class JobRunner:
         with self.db.write() as session:
             session.execute(statement)
         log.info("job %s: %s", job.name, result)
-        return result
