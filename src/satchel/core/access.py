@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from satchel.core.actors import Actor
 from satchel.core.guesses import GuessLimiter, client_scope
@@ -93,14 +94,24 @@ class AccessRules:
         folder = self._folder_of(record)
         if record.password_hash is None and (folder is None or not folder.access_password_hash):
             return None
-        until = int(time.time()) + FILE_PASS_LIFETIME
-        return f"{until}.{self.keys.sign(FILE_PASS, _pass_claim(record, folder, until))}"
+        return self._dated(
+            FILE_PASS, lambda until: _pass_claim(record, folder, until), FILE_PASS_LIFETIME
+        )
 
     def _pass_valid(self, record: StoredFile, folder: Folder | None, value: str) -> bool:
+        return self._dated_valid(FILE_PASS, lambda until: _pass_claim(record, folder, until), value)
+
+    def _dated(self, purpose: bytes, claim: Callable[[int], bytes], lifetime: int) -> str:
+        """``END.MAC``: a MAC under the master keys of ``claim(END)``, END ``lifetime``
+        seconds from now, so the end cannot be moved without the keys."""
+        until = int(time.time()) + lifetime
+        return f"{until}.{self.keys.sign(purpose, claim(until))}"
+
+    def _dated_valid(self, purpose: bytes, claim: Callable[[int], bytes], value: str) -> bool:
         until, _, mac = value.partition(".")
         if not until.isdigit() or len(until) > 12 or int(until) < time.time():
             return False
-        return self.keys.verify(FILE_PASS, _pass_claim(record, folder, int(until)), mac)
+        return self.keys.verify(purpose, claim(int(until)), mac)
 
     def check_password(self, stored_hash: str, password: str, scope: str, actor: Actor) -> None:
         """WrongPassword, counted against ``scope`` and the client; RateLimited once either
@@ -156,10 +167,7 @@ class AccessRules:
             return True
         if cookie is None:
             return False
-        until, _, mac = cookie.partition(".")
-        if not until.isdigit() or len(until) > 12 or int(until) < time.time() or len(mac) != 64:
-            return False
-        return self.keys.verify(FOLDER_ACCESS, _claim(folder, int(until)), mac)
+        return self._dated_valid(FOLDER_ACCESS, lambda until: _claim(folder, until), cookie)
 
     def unlock(self, folder: Folder, password: str, actor: Actor) -> str | None:
         """The folder's access cookie value for a right password (None: it needs none);
@@ -173,8 +181,9 @@ class AccessRules:
         """Its end and a MAC under the master keys of the folder, its password's hash and that
         end: neither a visitor nor a copy of the database can make one up or make it last
         longer; a new password ends it."""
-        until = int(time.time()) + FOLDER_ACCESS_LIFETIME
-        return f"{until}.{self.keys.sign(FOLDER_ACCESS, _claim(folder, until))}"
+        return self._dated(
+            FOLDER_ACCESS, lambda until: _claim(folder, until), FOLDER_ACCESS_LIFETIME
+        )
 
 
 def _pass_claim(record: StoredFile, folder: Folder | None, until: int) -> bytes:
