@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -81,3 +83,14 @@ def log_in(client: TestClient, name: str) -> str:
     client.cookies.set(CSRF_COOKIE, token, domain="testserver.local")
     client.headers["X-CSRF-Token"] = token
     return token
+
+
+def open_fds(path: Path) -> int:
+    """How many of this process's descriptors are open on `path` (other threads' files don't count)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except OSError:  # closed between the listing and the look
+            continue
+    return count

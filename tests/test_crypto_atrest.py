@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from tests.helpers import open_fds
 from tests.storage_contract import BlobStoreContract, MemoryBlobStore
 
 from satchel.crypto.atrest import (
@@ -182,12 +183,13 @@ def test_stopping_early_closes_the_blob(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     data, key = os.urandom(10 * CHUNK), new_data_key()
     put(store, data, key)
-    baseline = len(os.listdir("/proc/self/fd"))
+    blob = store.path_of(KEY).resolve()
     pieces = decrypt_range(store, KEY, key, len(data))
     assert isinstance(pieces, Generator)
     assert next(pieces) == data[:CHUNK]
+    assert open_fds(blob) == 1
     pieces.close()
-    assert len(os.listdir("/proc/self/fd")) == baseline
+    assert open_fds(blob) == 0
 
 
 def test_missing_blob_fails_on_the_call(store: MemoryBlobStore) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tests.helpers import open_fds
 from tests.storage_contract import KEY, OTHER, BlobStoreContract
 
 from satchel.storage import open_store
@@ -180,17 +181,6 @@ def test_a_started_read_survives_delete(store: LocalBlobStore) -> None:
     pieces = store.read_range(KEY, piece_size=4)
     store.delete(KEY)
     assert b"".join(pieces) == b"0123456789"
-
-
-def open_fds(path: Path) -> int:
-    """How many of this process's descriptors are open on `path` (other threads' files don't count)."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == str(path)
-        except OSError:  # closed between the listing and the look
-            continue
-    return count
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
