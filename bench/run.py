@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.clients import tool_version
 from harness.data import GIB, KIB, random_file
-from harness.report import evaluate, print_report, ratios, targets_json
+from harness.report import evaluate, git_commit, print_report, ratios, targets_json
 from harness.servers import BENCH, ROOT, Copyparty, Satchel, SatchelS3PG, Server
 from harness.session import run_all, servers_up, summarize
 from harness.steps import Step, big_transfer, huge_upload, small_downloads, small_uploads
@@ -132,24 +132,6 @@ def plan(files: dict[str, Path], scratch: Path) -> list[Step]:
 # -- the record ------------------------------------------------------------------------
 
 
-def git_commit() -> str:
-    """HEAD's short commit, read from .git (no git process: git may not even be installed)."""
-    git = ROOT / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head[:7]
-        ref = head.removeprefix("ref: ")
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()[:7]
-        for line in (git / "packed-refs").read_text().splitlines():
-            if line.endswith(" " + ref):
-                return line[:7]
-    except OSError:
-        pass
-    return "unknown"
-
-
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
     models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
@@ -187,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     files = test_files(args, names)
     record: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": git_commit(ROOT),
         "machine": machine(),
         "options": {key: getattr(args, key) for key in ("only", "skip_big", "huge", "repeat")},
         "tools": {tool: tool_version([tool, flag]) for tool, flag in VERSION_FLAGS.items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from harness import servers
 from harness.clients import LoadFailed, parse_ab, parse_wrk
 from harness.data import multipart_body, random_file
 from harness.procfs import Meter, cpu_seconds, tree_pids
-from harness.report import Results, evaluate, ratios, sig3
+from harness.report import Results, evaluate, git_commit, ratios, sig3
 from harness.servers import SatchelS3PG, ServerUnavailable, free_port
 from harness.session import Runs, summarize
 
@@ -187,3 +188,50 @@ def test_ratios_of_the_scale_out_figures_to_the_default() -> None:
     scale: Results = {"big_upload": {"mb_s": 150.0, "cpu_s": 3.0}, "small_uploads": {"errors": 2}}
     satchel: Results = {"big_upload": {"mb_s": 300.0, "cpu_s": 2.0}, "small_uploads": {"errors": 1}}
     assert ratios(scale, satchel) == {"big_upload": {"mb_s": 0.5, "cpu_s": 1.5}}
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_the_commit_is_read_in_a_checkout_a_worktree_and_with_packed_refs(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "1",
+    )
+    first = git(repo, "rev-parse", "--short=7", "HEAD")
+    assert git_commit(repo) == first
+    git(repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "tree"))
+    git(
+        tmp_path / "tree",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "2",
+    )
+    second = git(tmp_path / "tree", "rev-parse", "--short=7", "HEAD")
+    assert second != first
+    assert git_commit(tmp_path / "tree") == second
+    git(repo, "pack-refs", "--all")
+    assert git_commit(repo) == first
+    assert git_commit(tmp_path / "tree") == second
+    git(tmp_path / "tree", "checkout", "-q", "--detach")
+    assert git_commit(tmp_path / "tree") == second
+    assert git_commit(tmp_path / "nothing") == "unknown"

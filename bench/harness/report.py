@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -250,3 +251,30 @@ def warnings(satchel: Results, copyparty: Results, scale: Results | None = None)
         if sockets:
             found.append(f"{name} 4 KiB downloads: {sockets:.0f} socket errors (wrk)")
     return found
+
+
+def git_commit(root: Path) -> str:
+    """The checkout's short commit, read from its .git (no git process: git may not be installed).
+
+    In a worktree `.git` is a file naming the worktree's own folder, which holds HEAD, while
+    the branches live in the common folder it names in `commondir`."""
+    try:
+        git = root / ".git"
+        if git.is_file():
+            git = (root / git.read_text().strip().removeprefix("gitdir: ")).resolve()
+        common = git
+        if (git / "commondir").is_file():
+            common = (git / (git / "commondir").read_text().strip()).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head[:7]
+        ref = head.removeprefix("ref: ")
+        for folder in (git, common):
+            if (folder / ref).is_file():
+                return (folder / ref).read_text().strip()[:7]
+        for line in (common / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line[:7]
+    except OSError:
+        pass
+    return "unknown"
