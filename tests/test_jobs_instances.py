@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import PgDatabases, free_port
 
 from satchel.db.engine import Database
+from satchel.db.models import JobLease
 from satchel.jobs.runner import Job, JobRunner
 
 INSTANCES = 6
@@ -116,6 +117,45 @@ def test_a_dead_instances_lease_runs_out_and_the_job_is_taken_again(database_url
         assert later.run_due() == ["expire"]
     finally:
         db.dispose()
+
+
+HOLDS_A_JOB = """
+import sys, threading
+from datetime import timedelta
+from satchel.db.engine import Database
+from satchel.jobs.runner import Job, JobRunner
+hold = threading.Event()
+JobRunner(Database(sys.argv[1]), [Job("expire", timedelta(minutes=1), lambda: hold.wait() and "")]).run_due()
+"""
+
+
+def test_a_killed_holders_lease_frees_its_job_at_once(database_url: str) -> None:
+    """A runner killed in the middle of a job (SIGKILL, no clean-up) leaves its lease; on the
+    same machine its process is known to be gone, so the job is taken again at its next turn,
+    not five minutes later."""
+    db = Database(database_url)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDS_A_JOB, database_url])
+    try:
+        assert wait_until(lambda: _lease_of(db, "expire")[0], 30), "the job never started"
+        owner, until = _lease_of(db, "expire")
+        assert f":{holder.pid}:" in owner
+        job = Job("expire", timedelta(minutes=1), lambda: "ok")
+        after_interval = until - timedelta(minutes=4)  # interval passed, lease still running
+        alive = JobRunner(db, [job], clock=lambda: after_interval)
+        assert alive.run_due() == []  # its holder still runs
+        holder.kill()
+        holder.wait()
+        assert JobRunner(db, [job], clock=lambda: after_interval).run_due() == ["expire"]
+    finally:
+        holder.kill()
+        holder.wait()
+        db.dispose()
+
+
+def _lease_of(db: Database, name: str) -> tuple[str, datetime]:
+    with db.read() as session:
+        row = session.get(JobLease, name)
+        return (row.owner or "", row.lease_until) if row else ("", datetime.min)  # type: ignore[return-value]
 
 
 # -- the commands -----------------------------------------------------------------------------------

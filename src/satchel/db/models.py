@@ -136,7 +136,7 @@ class JobLease(Base):
     __tablename__ = "job_leases"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(160))  # token@process (core.processes)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

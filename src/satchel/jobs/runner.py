@@ -5,8 +5,10 @@ lease in one transaction: the row is selected only when its lease is free and it
 passed, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (an instance taking it at the same moment holds
 the row; the others pass over it at once instead of queueing behind it and then finding it
 taken), and SQLite's ``BEGIN IMMEDIATE`` serializes the writers of one machine. While the job
-runs its lease is renewed; an instance that dies leaves a lease that runs out after ``lease``,
-and another instance takes the job again.
+runs its lease is renewed. The lease names its holder's process (core.processes): when that
+process is gone from this machine (killed, crashed), the job is free at once; the lease of an
+instance on another machine that died runs out after ``lease``, and another instance takes the
+job again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from satchel import observability
+from satchel.core.processes import is_gone, this_process
 from satchel.db.engine import Database
 from satchel.db.models import JobLease, utcnow
 
@@ -43,7 +46,8 @@ class JobRunner:
         self.db = db
         self.jobs = jobs
         self.clock = clock
-        self.owner = secrets.token_hex(8)
+        self._token = secrets.token_hex(4)  # two runners of one process hold apart
+        self.owner = ""  # set when a job is taken: the process may have forked since
         self._stop = threading.Event()
         self._woken = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,9 +92,8 @@ class JobRunner:
         now = self.clock()
         self._ensure_row(job.name)
         due = (
-            select(JobLease.name)
+            select(JobLease.owner, JobLease.lease_until)
             .where(JobLease.name == job.name)
-            .where(or_(JobLease.lease_until.is_(None), JobLease.lease_until < now))
             .where(
                 or_(
                     JobLease.last_started_at.is_(None),
@@ -99,13 +102,15 @@ class JobRunner:
             )
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite writers are serialized
         )
+        self.owner = f"{self._token}@{this_process()}"
         take = (
             update(JobLease)
             .where(JobLease.name == job.name)
             .values(owner=self.owner, lease_until=now + job.lease, last_started_at=now)
         )
         with self.db.write() as session:
-            if session.scalar(due) is None:
+            row = session.execute(due).first()
+            if row is None or (_held(row.lease_until, now) and not _holder_gone(row.owner)):
                 return False  # not due, leased, or being taken by another instance right now
             session.execute(take)
         return True
@@ -159,3 +164,12 @@ class JobRunner:
         with self.db.write() as session:
             session.execute(statement)
         log.info("job %s: %s", job.name, result)
+
+
+def _held(lease_until: datetime | None, now: datetime) -> bool:
+    return lease_until is not None and lease_until >= now
+
+
+def _holder_gone(owner: str | None) -> bool:
+    """True when the lease's holder is a process of this machine that no longer runs."""
+    return is_gone((owner or "").rpartition("@")[2])
