@@ -55,7 +55,7 @@ def save_download(page: Page, tmp_path: Path, name: str) -> bytes:
 
 
 def wait_worker(page: Page) -> None:
-    page.wait_for_function("navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
 
 
 def test_cli_e2e_upload_opens_and_saves_in_the_browser(
@@ -76,7 +76,9 @@ def test_cli_e2e_upload_opens_and_saves_in_the_browser(
     screenshots(page, "share-e2e")
     got = save_download(page, tmp_path, "saved.pdf")
     assert got == data
-    page.wait_for_function("document.getElementById('e2e').dataset.state === 'done'")
+    # A function, not an expression: Playwright evals the text once, then polls the function;
+    # an expression is evaled again at each poll, which the page's CSP (no unsafe-eval) refuses.
+    page.wait_for_function("() => document.getElementById('e2e').dataset.state === 'done'")
     assert page.locator("#e2e-name").text_content() == "report 2026.pdf"
     assert page.evaluate("navigator.serviceWorker.controller !== null")
     _, key = e2e.parse_link(link)

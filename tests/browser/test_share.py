@@ -63,7 +63,7 @@ def test_image_share_page_shows_the_preview(live_server: LiveServer, page: Page)
     page.goto(result["share_url"])
     preview = page.get_by_role("img", name="Preview of Lake at dawn.png")
     preview.wait_for()
-    page.wait_for_function("document.querySelector('.share-preview img').complete")
+    page.wait_for_function("() => document.querySelector('.share-preview img').complete")
     assert page.evaluate("document.querySelector('.share-preview img').naturalWidth") == 640
     assert page.get_by_role("heading", name="Lake at dawn.png").is_visible()
     download = page.get_by_role("link", name="Download")
