@@ -337,3 +337,25 @@ def test_an_e2e_link_without_its_key_fails_before_downloading(run: Run, tmp_path
     assert failed.returncode == 4
     assert "#k=" in failed.stderr
     assert not list(tmp_path.glob("out.bin*"))  # nothing fetched, no .part left
+
+
+def test_the_client_loads_none_of_the_servers_modules() -> None:
+    """The client's commands start fast: `satchel upload` never pays for the database layer,
+    the web framework or the server, which only `serve`, `jobs` and `admin` need."""
+    script = (
+        "import sys\n"
+        "from satchel.cli import main\n"
+        "try:\n"
+        "    code = main(['upload', '--url', 'http://127.0.0.1:9', '--e2e', sys.argv[1]])\n"
+        "    print('exit', code)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "server = ('sqlalchemy', 'alembic', 'starlette', 'granian', 'argon2', 'jinja2')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(server)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, __file__], capture_output=True, text=True, timeout=60
+    )
+    assert "exit 3" in done.stdout, done.stdout + done.stderr  # the upload ran, and failed
+    assert "cannot reach" in done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

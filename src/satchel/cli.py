@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from satchel.client import cli as client_cli
 from satchel.config import SETTINGS, Settings, load_settings
-from satchel.core.accounts import AccountService, NewUser
 from satchel.errors import ConfigError, SatchelError
 from satchel.units import parse_duration
 
-if TYPE_CHECKING:
+if (
+    TYPE_CHECKING
+):  # the server's modules load only for the server's commands: the client starts fast
+    from satchel.core.accounts import AccountService, NewUser
     from satchel.core.admin import AdminService
     from satchel.db.engine import Database
     from satchel.db.models import User
@@ -213,6 +215,8 @@ def _describe(user: User) -> str:
 
 
 def _new_user(args: argparse.Namespace) -> NewUser:
+    from satchel.core.accounts import NewUser
+
     return NewUser(args.name, args.password, args.email, args.admin, args.package)
 
 
