@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/satchel serve --host $(HOST) --port $(PORT)
 
+# The PostgreSQL variants of the suites test-scale runs are left to it: every test still runs on
+# SQLite and on PostgreSQL, and on local storage and S3, without running twice on PostgreSQL.
+test: PYTEST_ARGS += --leave-to-scale="$(SCALE_TESTS)"
 test: lint typecheck pytest test-scale
 
 lint: $(VENV)/.installed

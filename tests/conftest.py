@@ -4,6 +4,7 @@ an in-process app for API tests and a live `satchel serve` for real clients."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -50,6 +51,34 @@ TABLES = (
     "audit_log",
     "packages",
 )
+
+
+POSTGRESQL_VARIANT = re.compile(r"\[(.+-)?postgresql(-.+)?\]$")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--leave-to-scale",
+        default="",
+        metavar="FILES",
+        help="test files (space-separated) whose PostgreSQL variants `make test-scale` runs on "
+        "PostgreSQL, Redis and S3 afterwards: they are left out of this run (`make test`)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    later = set(str(config.getoption("--leave-to-scale")).split())
+    if not later:
+        return
+    left = [
+        item
+        for item in items
+        if item.nodeid.split("::")[0] in later and POSTGRESQL_VARIANT.search(item.nodeid)
+    ]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        gone = set(left)
+        items[:] = [item for item in items if item not in gone]
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page
 from tests.browser.test_e2e_share import satchel, save_download, wait_worker
 from tests.browser.test_uploader import make_file, sha256_of
@@ -111,6 +112,8 @@ def renderer_rss() -> int:
     return largest
 
 
+# The page's memory is the browser's: the server's database makes no difference to it.
+@pytest.mark.parametrize("live_server", ["sqlite"], indirect=True)
 def test_memory_while_encrypting_and_uploading_a_gigabyte(
     live_server: LiveServer, page: Page, tmp_path: Path
 ) -> None:
