@@ -5,6 +5,8 @@ change; folder passwords are never kept as a bare MD5."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -20,11 +22,15 @@ from tests.test_web_accounts import (
 )
 
 from satchel.config import Settings
+from satchel.core import access as access_module
+from satchel.core.access import AccessRules
 from satchel.core.accounts import NewUser
+from satchel.core.actors import Guest
 from satchel.core.guesses import GuessLimiter
 from satchel.db.engine import Database
 from satchel.db.models import Folder
-from satchel.errors import RateLimited
+from satchel.errors import RateLimited, WrongPassword
+from satchel.services import guess_limiter
 from satchel.web.state import SESSION_COOKIE
 
 
@@ -72,16 +78,59 @@ def test_failures_are_shared_by_every_process(settings: Settings) -> None:
     try:
         one = GuessLimiter(first, 3, timedelta(minutes=1))
         two = GuessLimiter(second, 3, timedelta(minutes=1))
-        one.failed("file:1", "ip:192.0.2.1")
-        two.failed("file:1", "ip:192.0.2.2")
-        one.failed("file:1", "ip:192.0.2.3")
+        one.claim("file:1", "ip:192.0.2.1")
+        two.claim("file:1", "ip:192.0.2.2")
+        right = one.claim("file:1", "ip:192.0.2.3")
+        one.right(right)  # a right guess is no failure
+        one.claim("file:1", "ip:192.0.2.3")
         for limiter in (one, two):
             with pytest.raises(RateLimited):
-                limiter.check("file:1", "ip:192.0.2.9")
-        two.check("file:2", "ip:192.0.2.1")  # other scopes are free
+                limiter.claim("file:1", "ip:192.0.2.9")
+        two.claim("file:2", "ip:192.0.2.1")  # other scopes are free
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_guesses_sent_at_once_are_compared_no_more_than_the_limit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty wrong passwords for one file at the same moment, from forty addresses, through
+    two processes' databases: each is claimed before its slow comparison, so no more than the
+    limit (10) are ever compared, and the rest get 429."""
+    compared = []
+
+    def slow_verify(stored: str, password: str) -> bool:
+        compared.append(password)
+        time.sleep(0.2)  # Argon2 takes its time: the others arrive meanwhile
+        return False
+
+    monkeypatch.setattr(access_module, "verify_password", slow_verify)
+    databases = [Database(settings.sqlalchemy_url) for _ in range(2)]
+    rules = [AccessRules(db, guess_limiter(settings, db), None, None) for db in databases]  # type: ignore[arg-type]
+    start = threading.Barrier(40)
+    outcomes: list[str] = []
+
+    def guess(n: int) -> None:
+        start.wait()
+        try:
+            rules[n % 2].check_password("stored", f"guess {n}", "file:7", Guest(f"192.0.2.{n}"))
+        except (WrongPassword, RateLimited) as exc:
+            outcomes.append(type(exc).__name__)
+
+    try:
+        threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        for db in databases:
+            db.dispose()
+    assert len(outcomes) == 40
+    assert len(compared) <= 10
+    assert outcomes.count("WrongPassword") == len(compared)
+    assert outcomes.count("RateLimited") == 40 - len(compared)
 
 
 def test_wrong_folder_passwords_are_stopped(v2: V2) -> None:

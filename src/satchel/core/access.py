@@ -117,10 +117,10 @@ class AccessRules:
         """WrongPassword, counted against ``scope`` and the client; RateLimited once either
         has had too many wrong guesses."""
         client = client_scope(actor.user_id, actor.ip)
-        self.guesses.check(scope, client)
+        claimed = self.guesses.claim(scope, client)
         if not verify_password(stored_hash, password):
-            self.guesses.failed(scope, client)
             raise WrongPassword()
+        self.guesses.right(claimed)
 
     def check_folder_password(self, folder: Folder, password: str | None, actor: Actor) -> None:
         """A folder's access password, as typed: the MD5 /api/v2 clients send is what its

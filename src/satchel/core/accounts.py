@@ -99,18 +99,17 @@ class AccountService:
         Wrong passwords count against the account and the address (RateLimited past the
         limit, whether or not the account exists)."""
         scopes = [f"account:{username.strip().lower()[:64]}"] + ([f"ip:{ip}"] if ip else [])
-        self.guesses.check(*scopes)
+        claimed = self.guesses.claim(*scopes)
         user = self.find(username)
         if user is None:
             verify_password(_dummy_hash(), password)
-            self.guesses.failed(*scopes)
             # Not the name typed: people type their password into the name field.
             self._login_failed("(no such user)", ip, "no such user")
             return None
         if not verify_password(user.password_hash, password):
-            self.guesses.failed(*scopes)
             self._login_failed(user.username, ip, "wrong password")
             return None
+        self.guesses.right(claimed)
         if user.is_disabled:
             self._login_failed(user.username, ip, "account disabled")
             return None
@@ -171,10 +170,10 @@ class AccountService:
         browser session ``keep_session`` that made the change."""
         user = self.get(username)
         scope = f"account:{user.username_key}"
-        self.guesses.check(scope)
+        claimed = self.guesses.claim(scope)
         if not verify_password(user.password_hash, old):
-            self.guesses.failed(scope)
             raise BadRequest("The current password is wrong")
+        self.guesses.right(claimed)
         _check_password(new)
         self._change(username, password_hash=hash_password(new))
         self.end_credentials(user.id, keep_session)
