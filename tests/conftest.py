@@ -50,6 +50,7 @@ TABLES = (
     "upload_slots",
     "audit_log",
     "packages",
+    "download_resumes",
 )
 
 

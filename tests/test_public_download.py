@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from tests.helpers import path_of, upload
 
+from satchel.core.resumes import RESUMES, ResumeLedger
+from satchel.db.engine import Database
+from satchel.db.models import DownloadResume
 from satchel.jobs.maintenance import expire_files
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "Mozilla/5.0"}
@@ -77,12 +81,12 @@ def test_on_a_limited_file_a_range_counts_unless_it_resumes_a_counted_download(
 ) -> None:
     result = upload(client, b"abcdef", max_downloads="2")
     url = path_of(result["download_url"])
-    first = client.get(url, headers={"Range": "bytes=0-1"})
-    assert (first.status_code, first.content) == (206, b"ab")
+    first = client.get(url, headers={"Range": "bytes=1-"})
+    assert (first.status_code, first.content) == (206, b"bcdef")
     assert client.get(result["redirect"]).json()["downloads"] == 1
-    # The rest of that download, tied to it by its ETag: not counted again.
-    resumed = client.get(url, headers={"Range": "bytes=2-", "If-Range": first.headers["etag"]})
-    assert (resumed.status_code, resumed.content) == (206, b"cdef")
+    # The rest of that download (cut after two bytes), tied to it by its ETag: not counted again.
+    resumed = client.get(url, headers={"Range": "bytes=3-", "If-Range": first.headers["etag"]})
+    assert (resumed.status_code, resumed.content) == (206, b"def")
     assert client.get(result["redirect"]).json()["downloads"] == 1
     # A made-up validator resumes nothing: the whole body, as a new download (the last one).
     forged = first.headers["etag"][:-5] + 'beef"'
@@ -96,6 +100,39 @@ def test_on_a_limited_file_a_range_counts_unless_it_resumes_a_counted_download(
     past_the_window(client)
     late = client.get(url, headers={"Range": "bytes=4-", "If-Range": first.headers["etag"]})
     assert late.status_code == 410
+
+
+BODY = b"0123456789abcdefghijklmnop"  # longer than RESUMES
+
+
+def test_a_resumption_stays_inside_its_counted_range_and_is_bounded(client: TestClient) -> None:
+    """A resume ETag is no pass to the file: it goes on with the bytes its download was
+    counted for, from no earlier than the last resumption, and only so many times."""
+    one_byte = upload(client, b"0123456789", max_downloads="1")
+    url = path_of(one_byte["download_url"])
+    counted = client.get(url, headers={"Range": "bytes=0-0"})
+    assert (counted.status_code, counted.content) == (206, b"0")
+    beyond = {"Range": "bytes=0-", "If-Range": counted.headers["etag"]}
+    assert client.get(url, headers=beyond).status_code == 410  # a new download: none is left
+    again = client.get(url, headers={"Range": "bytes=0-0", "If-Range": counted.headers["etag"]})
+    assert (again.status_code, again.content) == (206, b"0")  # inside: a resumption
+
+    whole = upload(client, BODY, max_downloads="1")
+    url = path_of(whole["download_url"])
+    etag = client.get(url).headers["etag"]
+    for start in range(RESUMES):
+        resumed = client.get(url, headers={"Range": f"bytes={start}-", "If-Range": etag})
+        assert (resumed.status_code, resumed.content) == (206, BODY[start:])
+    late = client.get(url, headers={"Range": f"bytes={RESUMES}-", "If-Range": etag})
+    assert late.status_code == 410  # resumed often enough: the download was counted once
+
+    earlier = upload(client, b"0123456789", max_downloads="1")
+    url = path_of(earlier["download_url"])
+    etag = client.get(url).headers["etag"]
+    assert client.get(url, headers={"Range": "bytes=5-", "If-Range": etag}).status_code == 206
+    back = client.get(url, headers={"Range": "bytes=0-", "If-Range": etag})
+    assert back.status_code == 410  # no earlier than the last resumption
+    assert client.get(url, headers={"Range": "bytes=7-", "If-Range": etag}).status_code == 206
 
 
 def past_the_window(client: TestClient) -> None:
@@ -244,3 +281,22 @@ def test_pending_counts_are_written_at_shutdown(settings) -> None:  # type: igno
     with engine.connect() as conn:
         assert conn.execute(select(StoredFile.downloads)).scalar() == 2
     engine.dispose()
+
+
+def test_resumptions_are_forgotten_after_their_window(database_url: str) -> None:
+    db = Database(database_url)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    try:
+        ledger = ResumeLedger(db, clock=lambda: now)
+        until = now + timedelta(hours=6)
+        assert ledger.take(1, 1, 0, until)
+        assert ledger.take(2, 1, 0, until + timedelta(hours=1))
+        assert ledger.sweep() == 0
+        ledger.clock = lambda: until
+        assert ledger.sweep() == 1
+        assert ledger.take(1, 1, 0, until + timedelta(hours=6))  # a fresh record
+        with db.read() as session:
+            kept = session.scalars(select(DownloadResume.file_id)).all()
+        assert sorted(kept) == [1, 2]
+    finally:
+        db.dispose()

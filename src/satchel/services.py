@@ -170,10 +170,12 @@ def build_services(settings: Settings) -> Services:
     )
     imports = UrlImportService(db, store, settings, accounts, folders, uploads)
     audit = AuditLog(db)
+    downloads = DownloadService(db, files, access, keys, resume)
     jobs = JobRunner(
         db,
         maintenance_jobs(settings=settings, files=files, trash=trash, sessions=sessions,
-                         imports=imports, v2auth=v2auth, tus=tus, guesses=guesses, audit=audit),
+                         imports=imports, v2auth=v2auth, tus=tus, guesses=guesses, audit=audit,
+                         resumes=downloads.resumes),
     )  # fmt: skip
     return Services(
         settings=settings,
@@ -188,7 +190,7 @@ def build_services(settings: Settings) -> Services:
         v2auth=v2auth,
         access=access,
         files=files,
-        downloads=DownloadService(db, files, access, keys, resume),
+        downloads=downloads,
         folders=folders,
         listings=listings,
         trash=trash,

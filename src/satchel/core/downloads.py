@@ -2,20 +2,23 @@
 
 A GET from byte 0 counts. On a file with a download limit every GET counts, a range too,
 unless it resumes a counted download, which the signed ETag of that download's answer proves
-(sent back in If-Range). The limit is checked and the count raised in one statement, so of
-many simultaneous downloads exactly as many succeed as the limit allows.
+(sent back in If-Range): the ETag names the byte range counted, a resumption stays inside it,
+and core.resumes bounds how often and from where each download is resumed. The limit is
+checked and the count raised in one statement, so of many simultaneous downloads exactly as
+many succeed as the limit allows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from satchel.core.access import AccessRules
 from satchel.core.actors import Actor
 from satchel.core.files import FileService, is_live, used_up
 from satchel.core.keyring import MasterKeys
+from satchel.core.resumes import ResumeLedger
 from satchel.db.engine import Database
 from satchel.db.models import FileState, StoredFile, utcnow
 from satchel.db.repositories.files import FileRows, count_download
@@ -49,6 +52,16 @@ class ByteRange:
             raise RangeNotSatisfiable(size)
         last = size - 1 if self.last is None else min(self.last, size - 1)
         return self.first, last + 1
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """What a resume ETag names: the download, the byte range it was counted for, its end."""
+
+    download: int
+    start: int
+    end: int
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class DownloadService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
+        self.resumes = ResumeLedger(db, clock)
         self.files = files
         self.access = access
         self.keys = keys
@@ -111,9 +125,11 @@ class DownloadService:
         found = self.files.lookup(target) if isinstance(target, str) else target
         granted = self.access.token_grants(asked.download_token, found)
         byte_range = asked.byte_range
-        resumes = found.max_downloads is not None and self._resumes(found, asked.if_range)
-        if byte_range is not None and resumes:
-            return self._resumption(found, asked, byte_range, granted)
+        counted = self._counted_by(found, asked.if_range) if found.max_downloads else None
+        if byte_range is not None and counted is not None:
+            resumed = self._resumption(found, asked, byte_range, granted, counted)
+            if resumed is not None:
+                return resumed
         if asked.if_range is not None and asked.if_range != plain_etag(found):
             byte_range = None  # a validator that does not match: the whole body (RFC 9110)
         record = self.servable(found)
@@ -161,7 +177,7 @@ class DownloadService:
         if record.max_downloads is None:
             return DownloadPlan(record, start, end, partial, counted=True, final=False)
         final = downloads >= record.max_downloads and end == record.size
-        etag = self._resume_tag(record, downloads)
+        etag = self._resume_tag(record, downloads, start, end)
         return DownloadPlan(record, start, end, partial, counted=True, final=final, etag=etag)
 
     # -- liveness and counting ----------------------------------------------------------
@@ -197,26 +213,37 @@ class DownloadService:
 
     # -- resumptions ----------------------------------------------------------------------
 
-    def _resume_tag(self, record: StoredFile, download: int) -> str:
-        """The ETag of the ``download``-th download: for the resume window it lets that
-        download, and no other, go on."""
+    def _resume_tag(self, record: StoredFile, download: int, start: int, end: int) -> str:
+        """The ETag of the ``download``-th download, counted for bytes [start, end): for the
+        resume window it lets that download, and no other, go on within that range."""
         until = int((self.clock() + self.resume_window).timestamp())
-        claim = f"{record.uuid}.{download}.{until}"
+        claim = f"{record.uuid}.{download}.{start}.{end}.{until}"
         return f'"{claim}.{self.keys.sign(RESUME_PURPOSE, claim.encode())[:32]}"'
 
-    def _resumes(self, record: StoredFile, if_range: str | None) -> bool:
+    def _counted_by(self, record: StoredFile, if_range: str | None) -> _Counted | None:
+        """The counted download that a valid resume ETag names, else None."""
         parts = (if_range or "").strip('"').split(".")
-        if len(parts) != 4 or parts[0] != record.uuid or not parts[2].isdigit():
-            return False
-        if int(parts[2]) < self.clock().timestamp():
-            return False
-        return self.keys.verify(RESUME_PURPOSE, ".".join(parts[:3]).encode(), parts[3], 32)
+        if len(parts) != 6 or parts[0] != record.uuid or not all(p.isdigit() for p in parts[1:5]):
+            return None
+        download, start, end, until = (int(part) for part in parts[1:5])
+        if until < self.clock().timestamp() or max(download, start, end) > 1 << 62:
+            return None
+        if not self.keys.verify(RESUME_PURPOSE, ".".join(parts[:5]).encode(), parts[5], 32):
+            return None
+        return _Counted(download, start, end, datetime.fromtimestamp(until, UTC))
 
     def _resumption(
-        self, record: StoredFile, asked: DownloadRequest, byte_range: ByteRange, granted: bool
-    ) -> DownloadPlan:
+        self,
+        record: StoredFile,
+        asked: DownloadRequest,
+        byte_range: ByteRange,
+        granted: bool,
+        counted: _Counted,
+    ) -> DownloadPlan | None:
         """The rest of a counted download: not counted again, and served even after the
-        download limit was reached, as long as the body is still there."""
+        download limit was reached, as long as the body is still there. None when the range
+        asked leaves the counted one, or the download was resumed from further on already
+        or too often: then the request is a download of its own."""
         if record.state == FileState.SPENT:
             raise Gone()
         if record.trashed_at is not None or (
@@ -225,6 +252,10 @@ class DownloadService:
             raise NotFound()
         self.access.check_file(record, asked.actor, asked.password, granted, asked.file_pass)
         start, end = byte_range.resolve(record.size)
+        if start < counted.start or end > counted.end:
+            return None
+        if not self.resumes.take(record.id, counted.download, start, counted.until):
+            return None
         return DownloadPlan(record, start, end, partial=True, counted=False, final=False)
 
     # -- what links show --------------------------------------------------------------

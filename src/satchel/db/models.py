@@ -243,6 +243,18 @@ class V2Token(Base):
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class DownloadResume(Base):
+    """How often a counted download of a file with a limit was resumed (core.resumes)."""
+
+    __tablename__ = "download_resumes"
+
+    file_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    download: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    resumes: Mapped[int] = mapped_column(Integer)
+    last_start: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class DownloadToken(Base):
     """A 24-hour URL parameter that downloads one file, private ones too (/api/v2)."""
 

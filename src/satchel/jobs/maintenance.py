@@ -13,6 +13,7 @@ from satchel.core.drive.trash import TrashService
 from satchel.core.files import FileService
 from satchel.core.guesses import GuessLimiter
 from satchel.core.imports import UrlImportService
+from satchel.core.resumes import ResumeLedger
 from satchel.core.sessions import SessionService
 from satchel.core.tus import TusService
 from satchel.core.v2auth import V2AuthService
@@ -106,6 +107,7 @@ def maintenance_jobs(
     tus: TusService,
     guesses: GuessLimiter,
     audit: AuditLog,
+    resumes: ResumeLedger,
 ) -> list[Job]:
     interval = timedelta(seconds=settings.job_interval)
     retention = timedelta(seconds=settings.trash_retention)
@@ -140,6 +142,11 @@ def maintenance_jobs(
             "sweep_failed_guesses",
             max(interval, timedelta(minutes=10)),
             lambda: f"forgot {guesses.sweep()} failed password guess(es)",
+        ),
+        Job(
+            "sweep_download_resumes",
+            max(interval, timedelta(minutes=10)),
+            lambda: f"forgot the resumptions of {resumes.sweep()} download(s)",
         ),
         Job(
             "prune_audit",
