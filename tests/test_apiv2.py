@@ -234,6 +234,23 @@ def test_unknown_endpoint_is_404_in_the_envelope(v2: V2) -> None:
     assert answer.json()["status"] == "error"
 
 
+def test_parameters_are_read_from_the_body_of_a_get_too(v2: V2) -> None:
+    """The reference takes query and body on either method: curl -X GET --data … works."""
+    for body in ({"data": v2.auth}, {"files": {k: (None, v) for k, v in v2.auth.items()}}):
+        answer = v2.client.request("GET", "/api/v2/account/info", **body)  # type: ignore[arg-type]
+        assert answer.status_code == 200
+        assert answer.json()["_status"] == "success", answer.json()
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_other_methods_are_refused_in_the_envelope(v2: V2, method: str) -> None:
+    answer = v2.client.request(method, "/api/v2/account/info", params=v2.auth)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD, POST"
+    assert answer.json()["_status"] == "error"
+    assert set(answer.json()) == {"response", "_status", "status", "_datetime"}
+
+
 def test_disable_access_token(v2: V2) -> None:
     body = v2.ok("disable_access_token")
     assert_success(body, "Token removed or no longer available.")

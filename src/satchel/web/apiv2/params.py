@@ -32,11 +32,11 @@ Params = dict[str, str]
 
 
 async def params_of(request: Request) -> Params:
+    """The query string and the form body, on either method (a GET with a body too)."""
     params = dict(request.query_params)
-    if request.method == "POST":
-        kind, _ = parse_options_header(request.headers.get("content-type", ""))
-        if kind or request.headers.get("content-length", "0") != "0":
-            params.update(await read_small_form(request))
+    kind, _ = parse_options_header(request.headers.get("content-type", ""))
+    if kind or request.headers.get("content-length", "0") != "0":
+        params.update(await read_small_form(request))
     return params
 
 

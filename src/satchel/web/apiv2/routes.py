@@ -103,6 +103,10 @@ OPEN = {"authorize": authorize, "disable_access_token": disable_access_token}
 async def dispatch(request: Request) -> Response:
     state: AppState = request.app.state.satchel
     endpoint = request.path_params["endpoint"].strip("/")
+    if request.method not in ("GET", "HEAD", "POST"):
+        refused = failure(f"Method {request.method} is not allowed: use GET or POST", 405)
+        refused.headers["Allow"] = "GET, HEAD, POST"
+        return refused
     if endpoint == "file/upload":
         return await files.file_upload(request, state, dict(request.query_params))
     params = await params_of(request)
@@ -120,5 +124,10 @@ def routes() -> list[Route]:
     return [
         # Before the catch-all, which would take it for an unknown endpoint.
         Route("/api/v2/openapi.json", openapi.openapi, methods=["GET"]),
-        Route("/api/v2/{endpoint:path}", guard(apiv2)(dispatch), methods=["GET", "POST"]),
+        # Every method, so that the others get their 405 in the envelope clients read.
+        Route(
+            "/api/v2/{endpoint:path}",
+            guard(apiv2)(dispatch),
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        ),
     ]
