@@ -107,3 +107,12 @@ def test_the_header_follows_the_real_session(client: TestClient) -> None:
     log_in(client, "root")
     for path in ("/", "/folders", "/drive"):
         assert 'href="/admin"' in client.get(path, headers=BROWSER).text, path
+
+
+def test_the_upload_limit_is_shown_as_it_is_set(client: TestClient) -> None:
+    """A guest's 1 GiB limit reads "1 GB", as the package limits are set: shown in decimal
+    units it read "1.1 GB", and a file of 1.08 GB looked allowed, then got 413."""
+    settings = client.app.state.satchel.settings  # type: ignore[attr-defined]
+    assert settings.guest_max_upload_size == 1 << 30
+    page = client.get("/", headers=BROWSER).text
+    assert "Up to 1 GB per upload." in page

@@ -21,15 +21,18 @@ UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 
 
 def human_size(count: int) -> str:
-    """Bytes as every page and script shows them (decimal units, as upload.js): 87 B, 15 KB,
-    6.3 MB."""
+    """Bytes as every page and script shows them (upload.js formatBytes alike): binary
+    multiples, as the limits are set (1 GB = 1024³ bytes, so a 1 GiB limit reads "1 GB", not
+    more than it allows), one decimal below 10 and none for a whole number: 87 B, 1.5 KB,
+    15 KB, 5 GB."""
     value, unit = float(count), 0
-    while value >= 1000 and unit < len(UNITS) - 1:
-        value /= 1000
+    while value >= 1024 and unit < len(UNITS) - 1:
+        value /= 1024
         unit += 1
     if unit == 0:
         return f"{count} B"
-    return f"{value:.1f} {UNITS[unit]}" if value < 10 else f"{value:.0f} {UNITS[unit]}"
+    shown = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}"
+    return f"{shown} {UNITS[unit]}"
 
 
 _env.filters["size"] = human_size

@@ -11,6 +11,7 @@ from typing import Any
 
 from satchel.core.packages import Package
 from satchel.db.models import ApiKey
+from satchel.web.templates import human_size
 
 # What each permission of core.apikeys.PERMISSIONS opens, as the key form says it.
 PERMISSION_HELP = {
@@ -21,24 +22,8 @@ PERMISSION_HELP = {
     "restore": "out of the trash",
     "manage_keys": "make and revoke keys",
 }
-UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 # What the curl lines show when the secret is not known (not a key: too short to be one).
 SECRET_PLACEHOLDER = "sat_YOUR_KEY"  # noqa: S105
-
-
-def human_size(value: int) -> str:
-    """``1.2 GB``: binary multiples (1 GB = 1024³ bytes, as the package limits are set),
-    one decimal, none when it is a whole number."""
-    amount = float(value)
-    unit = UNITS[0]
-    for unit in UNITS:
-        if amount < 1024 or unit == UNITS[-1]:
-            break
-        amount /= 1024
-    if unit == "B":
-        return f"{value} B"
-    text = f"{amount:.1f}".removesuffix(".0")
-    return f"{text} {unit}"
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,17 @@ const CHUNK = 8 * MiB; // bytes per tus PATCH
 const E2E_CHUNK = 4 * MiB; // plaintext per end-to-end encrypted chunk
 
 const units = ["B", "KB", "MB", "GB", "TB"];
+// Binary multiples, as the pages show sizes (web/templates.py human_size): 1.5 KB, 15 KB, 5 GB.
 export function formatBytes(bytes) {
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit += 1;
   }
-  return `${value.toFixed(value < 10 && unit ? 1 : 0)} ${units[unit]}`;
+  if (unit === 0) return `${bytes} B`;
+  const shown = value < 10 ? value.toFixed(1).replace(/\.0$/, "") : value.toFixed(0);
+  return `${shown} ${units[unit]}`;
 }
 
 function formatDuration(seconds) {
