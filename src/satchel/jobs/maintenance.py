@@ -111,6 +111,7 @@ def maintenance_jobs(
 ) -> list[Job]:
     interval = timedelta(seconds=settings.job_interval)
     retention = timedelta(seconds=settings.trash_retention)
+    every_ten = max(interval, timedelta(minutes=10))
     return [
         Job(
             "expire_tus",
@@ -122,30 +123,22 @@ def maintenance_jobs(
         ),
         # Imports themselves run in their own workers (core.imports.ImportWorkers).
         Job("fail_stale_imports", interval, imports.fail_stale),
-        Job(
-            "sweep_v2_tokens",
-            max(interval, timedelta(minutes=10)),
-            lambda: f"removed {v2auth.sweep()} token(s)",
-        ),
+        Job("sweep_v2_tokens", every_ten, lambda: f"removed {v2auth.sweep()} token(s)"),
         Job("expire_files", interval, lambda: expire_files(files)),
         Job(
             "purge_trash",
             interval,
             lambda: f"purged {trash.purge(retention)} file(s) from the trash",
         ),
-        Job(
-            "sweep_sessions",
-            max(interval, timedelta(minutes=10)),
-            lambda: f"ended {sessions.sweep()} session(s)",
-        ),
+        Job("sweep_sessions", every_ten, lambda: f"ended {sessions.sweep()} session(s)"),
         Job(
             "sweep_failed_guesses",
-            max(interval, timedelta(minutes=10)),
+            every_ten,
             lambda: f"forgot {guesses.sweep()} failed password guess(es)",
         ),
         Job(
             "sweep_download_resumes",
-            max(interval, timedelta(minutes=10)),
+            every_ten,
             lambda: f"forgot the resumptions of {resumes.sweep()} download(s)",
         ),
         Job(
@@ -156,5 +149,5 @@ def maintenance_jobs(
             ),
         ),
         Job("sweep_temp", interval, lambda: sweep_temp(files)),
-        Job("sweep_orphans", max(interval, timedelta(minutes=10)), lambda: sweep_orphans(files)),
+        Job("sweep_orphans", every_ten, lambda: sweep_orphans(files)),
     ]
