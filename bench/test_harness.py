@@ -195,37 +195,20 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def empty_commit(cwd: Path, message: str) -> None:
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+    git(cwd, *identity, "commit", "-q", "--allow-empty", "-m", message)
+
+
 def test_the_commit_is_read_in_a_checkout_a_worktree_and_with_packed_refs(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    git(
-        repo,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "1",
-    )
+    empty_commit(repo, "1")
     first = git(repo, "rev-parse", "--short=7", "HEAD")
     assert git_commit(repo) == first
     git(repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "tree"))
-    git(
-        tmp_path / "tree",
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "2",
-    )
+    empty_commit(tmp_path / "tree", "2")
     second = git(tmp_path / "tree", "rev-parse", "--short=7", "HEAD")
     assert second != first
     assert git_commit(tmp_path / "tree") == second
